@@ -1,0 +1,98 @@
+/* eth.c - the link layer: Ethernet II input and output (TAP mode), raw IP
+ * (TUN mode), and the hand-off to ARP for next-hop resolution. */
+#include "stack_impl.h"
+#include "wire_arp.h"
+
+static int link_send(struct us_stack *s, uint8_t *frame, size_t len)
+{
+	int r = s->cfg.output(s->cfg.output_ctx, frame, len);
+
+	if (r < 0)
+		US_INC(s, link_tx_err);
+	else
+		US_INC(s, link_tx);
+	return r;
+}
+
+static void mac_str(const uint8_t *m, char buf[18])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (int i = 0; i < 6; i++) {
+		buf[i * 3] = hex[m[i] >> 4];
+		buf[i * 3 + 1] = hex[m[i] & 15];
+		buf[i * 3 + 2] = i == 5 ? '\0' : ':';
+	}
+}
+
+void eth_input(struct us_stack *s, const uint8_t *frame, size_t len)
+{
+	struct eth_hdr eh;
+
+	if (eth_parse(frame, len, &eh) < 0) {
+		US_INC(s, eth_drop_trunc);
+		US_TRACE(s, "eth  rx drop: truncated frame (%zu bytes)", len);
+		return;
+	}
+	US_INC(s, eth_rx);
+	/* We join no multicast group: accept our unicast address and
+	 * broadcast only. */
+	if (memcmp(eh.dst, s->cfg.mac, ETH_ALEN) != 0 && !eth_is_broadcast(eh.dst)) {
+		US_INC(s, eth_drop_not_us);
+		return;
+	}
+	if (s->cfg.trace) {
+		char a[18], b[18];
+
+		mac_str(eh.src, a);
+		mac_str(eh.dst, b);
+		us_trace_emit(s, "eth  rx %s > %s type 0x%04x len %zu", a, b, eh.type, len);
+	}
+	switch (eh.type) {
+	case ETH_TYPE_ARP:
+		arp_input(s, &eh, frame + ETH_HLEN, len - ETH_HLEN);
+		break;
+	case ETH_TYPE_IP4:
+		ip4_input(s, frame + ETH_HLEN, len - ETH_HLEN);
+		break;
+	default:
+		US_INC(s, eth_drop_type);
+		US_TRACE(s, "eth  rx drop: unknown type 0x%04x", eh.type);
+	}
+}
+
+int eth_output(struct us_stack *s, uint8_t *l3, size_t len, const uint8_t *dst, uint16_t type)
+{
+	struct eth_hdr eh;
+	uint8_t *f = l3 - ETH_HLEN;
+
+	memcpy(eh.dst, dst, ETH_ALEN);
+	memcpy(eh.src, s->cfg.mac, ETH_ALEN);
+	eh.type = type;
+	eth_build(f, &eh);
+	US_INC(s, eth_tx);
+	if (s->cfg.trace) {
+		char a[18];
+
+		mac_str(dst, a);
+		us_trace_emit(s, "eth  tx > %s type 0x%04x len %zu", a, type, len + ETH_HLEN);
+	}
+	return link_send(s, f, len + ETH_HLEN);
+}
+
+int link_output_ip(struct us_stack *s, uint8_t *pkt, size_t len, uint32_t nexthop)
+{
+	uint8_t mac[ETH_ALEN];
+	int r;
+
+	if (s->cfg.mode == US_LINK_IP)
+		return link_send(s, pkt, len);
+	if (route_is_bcast(s, nexthop))
+		return eth_output(s, pkt, len, eth_broadcast, ETH_TYPE_IP4);
+	r = arp_resolve(s, nexthop, pkt, len, mac);
+	if (r == -EAGAIN)
+		return 0; /* held until the neighbour answers */
+	if (r < 0)
+		return r;
+	return eth_output(s, pkt, len, mac, ETH_TYPE_IP4);
+}

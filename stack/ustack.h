@@ -1,0 +1,146 @@
+/* ustack.h - public API of the pure protocol core.
+ *
+ * One struct us_stack holds a whole stack: no globals, no syscalls, no
+ * threads.  Time is an input (monotonic microseconds); frames come in with
+ * us_input() and leave through the output callback given at creation;
+ * us_poll() runs due timers and returns the next deadline.  Socket readiness
+ * changes are reported through a per-socket notify callback that is called
+ * only at the end of us_input()/us_poll()/API calls, never while the stack is
+ * in the middle of processing, so a callback may call back into the stack.
+ *
+ * Byte order: every address and port in this API is in host byte order.
+ */
+#ifndef USTACK_H
+#define USTACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "counters.h"
+
+#define US_TIME_NEVER UINT64_MAX
+
+/* Bytes of writable headroom guaranteed before every frame handed to the
+ * output callback (room for a virtio-net header, for instance). */
+#define US_OUT_HEADROOM 16
+
+enum us_link_mode {
+	US_LINK_ETHER = 0, /* TAP: Ethernet II frames, ARP */
+	US_LINK_IP = 1,    /* TUN: raw IPv4 packets, no link header */
+};
+
+/* Output: send one frame.  Returns 0 or a negative errno (counted as a drop). */
+typedef int (*us_output_fn)(void *ctx, uint8_t *frame, size_t len);
+/* Trace: one human-readable line (no newline) describing a packet's step. */
+typedef void (*us_trace_fn)(void *ctx, const char *line);
+
+struct us_config {
+	enum us_link_mode mode;
+	uint8_t mac[6];    /* our MAC (ether mode) */
+	uint32_t addr;     /* our IPv4 address */
+	uint8_t prefix;    /* prefix length of the connected network */
+	uint32_t gateway;  /* default gateway, 0 = none */
+	uint16_t mtu;      /* IP MTU of the link, 576..65535 */
+	uint64_t seed[2];  /* secret for ISNs, ports, IP ids (caller: arc4random) */
+	us_output_fn output;
+	void *output_ctx;
+	us_trace_fn trace; /* NULL: tracing off, costs one branch per layer */
+	void *trace_ctx;
+};
+
+struct us_stack;
+
+/* Create a stack; returns NULL and sets *err (negative errno) on bad config. */
+struct us_stack *us_stack_new(const struct us_config *cfg, uint64_t now, int *err);
+void us_stack_free(struct us_stack *s);
+
+/* Feed one received frame (Ethernet frame in ether mode, IPv4 packet in IP
+ * mode).  The buffer is only read, and only during the call. */
+void us_input(struct us_stack *s, const uint8_t *frame, size_t len, uint64_t now);
+
+/* Run every timer due at `now`; returns the next deadline (US_TIME_NEVER if
+ * none).  Also flushes pending socket notifications. */
+uint64_t us_poll(struct us_stack *s, uint64_t now);
+
+/* The earliest pending deadline without running anything. */
+uint64_t us_next_deadline(const struct us_stack *s);
+
+/* Announce our address (gratuitous ARP, RFC 5227 §3 style); ether mode. */
+void us_announce(struct us_stack *s, uint64_t now);
+
+/* Counters: s->ctr[US_CTR_x]; names in us_counter_names[]. */
+const uint64_t *us_counters(const struct us_stack *s);
+
+/* Routing: add a route (prefix 0 = default).  gw 0 = on-link. */
+int us_route_add(struct us_stack *s, uint32_t net, uint8_t prefix, uint32_t gw);
+
+/* Neighbour cache walk (ether mode), for control tools. */
+enum us_neigh_state { US_NEIGH_INCOMPLETE, US_NEIGH_REACHABLE, US_NEIGH_STALE, US_NEIGH_FAILED };
+struct us_neigh_info {
+	uint32_t ip;
+	uint8_t mac[6];
+	enum us_neigh_state state;
+	uint64_t expires; /* absolute time */
+	unsigned queued;  /* packets waiting for resolution */
+};
+typedef void (*us_neigh_cb)(void *ctx, const struct us_neigh_info *n);
+void us_neigh_foreach(const struct us_stack *s, us_neigh_cb cb, void *ctx);
+
+/* ---- Sockets ---------------------------------------------------------- */
+
+enum us_sock_type { US_SOCK_DGRAM = 1, US_SOCK_STREAM = 2 };
+
+struct us_addr {
+	uint32_t ip;
+	uint16_t port;
+};
+
+/* Readiness bits (same meaning as poll(2)). */
+#define US_EV_IN 0x001u
+#define US_EV_OUT 0x004u
+#define US_EV_ERR 0x008u
+#define US_EV_HUP 0x010u
+#define US_EV_RDHUP 0x2000u
+
+/* Flags for send/recv. */
+#define US_MSG_PEEK 0x02
+#define US_MSG_TRUNC 0x20
+
+struct us_sock;
+typedef void (*us_notify_fn)(void *ctx, struct us_sock *so, unsigned events);
+
+int us_socket(struct us_stack *s, enum us_sock_type type, struct us_sock **out);
+int us_bind(struct us_sock *so, const struct us_addr *a);
+int us_connect(struct us_sock *so, const struct us_addr *a, uint64_t now);
+/* Datagram send: returns bytes sent or negative errno.  `to` may be NULL on a
+ * connected socket. */
+ssize_t us_sendto(struct us_sock *so, const void *buf, size_t len, int flags,
+		  const struct us_addr *to, uint64_t now);
+/* Datagram receive: returns the datagram length (full length with
+ * US_MSG_TRUNC), -EAGAIN when empty, or a pending error. */
+ssize_t us_recvfrom(struct us_sock *so, void *buf, size_t len, int flags,
+		    struct us_addr *from, uint64_t now);
+int us_close(struct us_sock *so, uint64_t now);
+int us_getsockname(const struct us_sock *so, struct us_addr *a);
+int us_getpeername(const struct us_sock *so, struct us_addr *a);
+/* Pending socket error (SO_ERROR), cleared by the call; 0 if none. */
+int us_sock_error(struct us_sock *so);
+unsigned us_sock_events(const struct us_sock *so);
+void us_sock_set_notify(struct us_sock *so, us_notify_fn fn, void *ctx);
+void *us_sock_ctx(const struct us_sock *so);
+enum us_sock_type us_sock_type_of(const struct us_sock *so);
+/* Receive buffer limit in bytes (SO_RCVBUF). */
+int us_sock_set_rcvbuf(struct us_sock *so, size_t bytes);
+
+struct us_sock_info {
+	enum us_sock_type type;
+	struct us_addr local, remote;
+	size_t rx_queued; /* bytes waiting to be read */
+	unsigned events;
+};
+typedef void (*us_sock_cb)(void *ctx, const struct us_sock_info *si);
+void us_sock_foreach(const struct us_stack *s, us_sock_cb cb, void *ctx);
+
+#endif
