@@ -82,6 +82,52 @@
 	X(tcp_drop_no_port)                                                    \
 	X(tcp_rx_rst)                                                          \
 	X(tcp_tx_rst)                                                          \
+	X(tcp_active_opens)                                                    \
+	X(tcp_passive_opens)                                                   \
+	X(tcp_attempt_fails)                                                   \
+	X(tcp_estab_resets)                                                    \
+	X(tcp_rx_data_segs)                                                    \
+	X(tcp_tx_data_segs)                                                    \
+	X(tcp_rx_bytes)                                                        \
+	X(tcp_tx_bytes)                                                        \
+	X(tcp_tx_acks)                                                         \
+	X(tcp_delayed_acks)                                                    \
+	X(tcp_retrans_segs)                                                    \
+	X(tcp_fast_retrans)                                                    \
+	X(tcp_sack_recoveries)                                                 \
+	X(tcp_reno_recoveries)                                                 \
+	X(tcp_recovery_partial_acks)                                           \
+	X(tcp_timeouts)                                                        \
+	X(tcp_syn_retrans)                                                     \
+	X(tcp_synack_retrans)                                                  \
+	X(tcp_challenge_acks)                                                  \
+	X(tcp_challenge_ack_limited)                                           \
+	X(tcp_syncookies_sent)                                                 \
+	X(tcp_syncookies_ok)                                                   \
+	X(tcp_syncookies_failed)                                               \
+	X(tcp_listen_overflow)                                                 \
+	X(tcp_paws_drop)                                                       \
+	X(tcp_ooo_segs)                                                        \
+	X(tcp_ooo_drop)                                                        \
+	X(tcp_dup_data_segs)                                                   \
+	X(tcp_drop_out_of_window)                                              \
+	X(tcp_drop_bad_ack)                                                    \
+	X(tcp_drop_no_ack)                                                     \
+	X(tcp_drop_bad_syn)                                                    \
+	X(tcp_drop_closing)                                                    \
+	X(tcp_sack_blocks_rx)                                                  \
+	X(tcp_keepalive_probes)                                                \
+	X(tcp_keepalive_timeouts)                                              \
+	X(tcp_zero_window_probes)                                              \
+	X(tcp_pmtu_updates)                                                    \
+	X(tcp_icmp_soft)                                                       \
+	X(tcp_icmp_hard)                                                       \
+	X(tcp_abort_on_close)                                                  \
+	X(tcp_abort_on_data)                                                   \
+	X(tcp_abort_on_timeout)                                                \
+	X(tcp_abort_on_memory)                                                 \
+	X(tcp_time_wait_entered)                                               \
+	X(tcp_undersized_window_updates)                                       \
 	X(sock_open)                                                           \
 	X(sock_close)
 

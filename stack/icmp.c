@@ -45,7 +45,6 @@ void icmp_err_dispatch(struct us_stack *s, const uint8_t *inner, size_t len, uin
 	struct ip4_hdr ih;
 	int err = icmp_errno(type, code);
 
-	(void)rest;
 	/* The quoted datagram must be one of ours and carry the first 8
 	 * transport bytes (the ports) - RFC 1122 §3.2.2. */
 	if (ip4_parse_quoted(inner, len, &ih) < 0 || ih.src != s->cfg.addr || ih.frag_off != 0 ||
@@ -53,12 +52,15 @@ void icmp_err_dispatch(struct us_stack *s, const uint8_t *inner, size_t len, uin
 		US_INC(s, icmp_drop_bad_inner);
 		return;
 	}
-	if (!err)
+	if (!err && !(type == ICMP_DEST_UNREACH && code == ICMP_FRAG_NEEDED))
 		return;
 	switch (ih.proto) {
 	case IP4_PROTO_UDP:
 		udp_err_input(s, err, ih.dst, wire_get16(inner + ih.hlen),
 			      wire_get16(inner + ih.hlen + 2));
+		break;
+	case IP4_PROTO_TCP:
+		tcp_err_input(s, err, type, code, rest, &ih, inner + ih.hlen);
 		break;
 	default:
 		break;

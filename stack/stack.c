@@ -54,6 +54,8 @@ struct us_stack *us_stack_new(const struct us_config *cfg, uint64_t now, int *er
 		return NULL;
 	}
 	arp_init(s);
+	if (tcp_init(s) < 0)
+		goto nomem;
 	return s;
 nomem:
 	us_stack_free(s);
@@ -71,6 +73,7 @@ void us_stack_free(struct us_stack *s)
 		return;
 	while ((so = TAILQ_FIRST(&s->socks)) != NULL)
 		us_close(so, s->now);
+	tcp_fini(s);
 	arp_free(s);
 	reass_free_all(s);
 	while ((h = STAILQ_FIRST(&s->loopq)) != NULL) {

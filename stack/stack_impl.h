@@ -147,6 +147,26 @@ void udp_input(struct us_stack *s, const struct ip4_hdr *ih, const uint8_t *pkt)
 /* An ICMP error (or local failure) for a datagram we sent. */
 void udp_err_input(struct us_stack *s, int err, uint32_t dst, uint16_t sport, uint16_t dport);
 void tcp_input(struct us_stack *s, const struct ip4_hdr *ih, const uint8_t *pkt);
+void tcp_err_input(struct us_stack *s, int err, uint8_t type, uint8_t code, uint32_t rest,
+		   const struct ip4_hdr *inner, const uint8_t *l4);
+int tcp_init(struct us_stack *s);
+void tcp_fini(struct us_stack *s);
+/* Stream socket calls (tcp_sock.c). */
+struct tcp_pcb;
+struct tcp_tree;
+struct tcp_listen_tree;
+int tcp_usr_attach(struct us_sock *so);
+int tcp_usr_bind(struct us_sock *so, const struct us_addr *a);
+int tcp_usr_listen(struct us_sock *so, int backlog);
+int tcp_usr_accept(struct us_sock *so, struct us_sock **out, struct us_addr *peer);
+int tcp_usr_connect(struct us_sock *so, const struct us_addr *a);
+ssize_t tcp_usr_send(struct us_sock *so, const void *buf, size_t len, int flags);
+ssize_t tcp_usr_recv(struct us_sock *so, void *buf, size_t len, int flags);
+int tcp_usr_shutdown(struct us_sock *so, int how);
+void tcp_usr_close(struct us_sock *so);
+unsigned tcp_usr_events(const struct us_sock *so);
+int tcp_usr_setopt(struct us_sock *so, enum us_sockopt opt, int val);
+int tcp_usr_getopt(const struct us_sock *so, enum us_sockopt opt, int *val);
 
 /* ---- Sockets (sock.c, udp.c) -------------------------------------------- */
 
@@ -162,9 +182,13 @@ struct us_sock {
 	bool bound, connected, bcast;
 	struct us_addr local, remote;
 	int so_error;
-	size_t rcvbuf;
+	size_t rcvbuf, sndbuf;
 	us_notify_fn notify;
 	void *notify_ctx;
+	bool reuseaddr;
+	int ttl, tos;
+	/* TCP */
+	struct tcp_pcb *tcp;
 	/* UDP */
 	RB_ENTRY(us_sock) port_node;
 	struct udp_dgram_q rxq;
@@ -174,6 +198,9 @@ struct us_sock {
 TAILQ_HEAD(us_sock_list, us_sock);
 RB_HEAD(udp_port_tree, us_sock);
 
+struct us_sock *sock_alloc(struct us_stack *s, enum us_sock_type type);
+/* Connections whose owner closed them (still finishing), for listings. */
+void tcp_foreach_orphan(const struct us_stack *s, us_sock_cb cb, void *ctx);
 /* Queue a readiness notification, delivered by sock_flush(). */
 void sock_wakeup(struct us_sock *so);
 void sock_flush(struct us_stack *s);
@@ -246,6 +273,14 @@ struct us_stack {
 	struct us_sock_list dirty;
 	struct udp_port_tree udp_ports;
 	unsigned nsocks;
+
+	/* TCP */
+	struct tcp_tree *tcp_conns;          /* by 4-tuple */
+	struct tcp_listen_tree *tcp_listeners; /* by local port */
+	struct tcp_pcb *tcp_last;            /* one-entry lookup cache */
+	uint32_t *tcp_port_refs;             /* pcbs per local port */
+	unsigned tcp_count;
+	uint64_t tcp_chal_tokens, tcp_chal_last;
 
 	uint8_t *txbuf;   /* US_TX_L4_OFF + 65535: transport builds here */
 	uint8_t *fragbuf; /* US_TX_L3_OFF + mtu: one fragment at a time */

@@ -48,6 +48,7 @@ struct us_config {
 	void *output_ctx;
 	us_trace_fn trace; /* NULL: tracing off, costs one branch per layer */
 	void *trace_ctx;
+	uint64_t tcp_time_wait; /* TIME_WAIT length (2*MSL) in us; 0 = 60 s */
 };
 
 struct us_stack;
@@ -104,9 +105,16 @@ struct us_addr {
 #define US_EV_HUP 0x010u
 #define US_EV_RDHUP 0x2000u
 
-/* Flags for send/recv. */
+/* Flags for send/recv (values as Linux's MSG_*). */
+#define US_MSG_OOB 0x01
 #define US_MSG_PEEK 0x02
 #define US_MSG_TRUNC 0x20
+#define US_MSG_WAITALL 0x100
+#define US_MSG_MORE 0x8000
+
+#define US_SHUT_RD 0
+#define US_SHUT_WR 1
+#define US_SHUT_RDWR 2
 
 struct us_sock;
 typedef void (*us_notify_fn)(void *ctx, struct us_sock *so, unsigned events);
@@ -122,7 +130,87 @@ ssize_t us_sendto(struct us_sock *so, const void *buf, size_t len, int flags,
  * US_MSG_TRUNC), -EAGAIN when empty, or a pending error. */
 ssize_t us_recvfrom(struct us_sock *so, void *buf, size_t len, int flags,
 		    struct us_addr *from, uint64_t now);
+/* Close: a stream socket closes gracefully (FIN after the queued data) and
+ * lives on in the stack until the connection is over; with linger 0, or
+ * with unread received data (RFC 2525 §2.17), it is reset instead.  The
+ * handle is invalid after the call. */
 int us_close(struct us_sock *so, uint64_t now);
+
+/* ---- Stream (TCP) sockets ----------------------------------------------- */
+
+int us_listen(struct us_sock *so, int backlog);
+/* A connection from the accept queue; -EAGAIN if none. */
+int us_accept(struct us_sock *so, struct us_sock **out, struct us_addr *peer, uint64_t now);
+/* Connect: TCP returns -EINPROGRESS and reports the outcome through the
+ * socket's events (US_EV_OUT when established, US_EV_ERR with the error
+ * in us_sock_error otherwise). */
+/* Copy into the send buffer: bytes taken, -EAGAIN when full, -EPIPE after
+ * shutdown for writing or a reset, -ENOTCONN before the connection. */
+ssize_t us_send(struct us_sock *so, const void *buf, size_t len, int flags, uint64_t now);
+/* Copy out of the receive buffer: bytes, 0 at end of stream, -EAGAIN when
+ * empty, or the pending error (-ECONNRESET...). */
+ssize_t us_recv(struct us_sock *so, void *buf, size_t len, int flags, uint64_t now);
+int us_shutdown(struct us_sock *so, int how, uint64_t now);
+
+/* Zero-copy access to a stream socket's buffers (these are the rings that
+ * will be shared with the program): up to two regions each. */
+struct us_iov {
+	uint8_t *base;
+	size_t len;
+};
+/* Bytes received and not yet consumed; returns the number of regions. */
+int us_rx_peek(struct us_sock *so, struct us_iov iov[2]);
+int us_rx_consume(struct us_sock *so, size_t n, uint64_t now);
+/* Free space in the send buffer; returns the number of regions. */
+int us_tx_space(struct us_sock *so, struct us_iov iov[2]);
+/* n bytes were written into the space from us_tx_space(): send them. */
+int us_tx_commit(struct us_sock *so, size_t n, uint64_t now);
+
+enum us_sockopt {
+	US_SO_RCVBUF,       /* bytes */
+	US_SO_SNDBUF,       /* bytes */
+	US_SO_BROADCAST,    /* bool */
+	US_SO_REUSEADDR,    /* bool */
+	US_SO_KEEPALIVE,    /* bool */
+	US_SO_LINGER,       /* seconds; -1 = off (the default) */
+	US_TCP_NODELAY,     /* bool */
+	US_TCP_CORK,        /* bool */
+	US_TCP_KEEPIDLE,    /* seconds */
+	US_TCP_KEEPINTVL,   /* seconds */
+	US_TCP_KEEPCNT,     /* probes */
+	US_TCP_USER_TIMEOUT, /* milliseconds; 0 = system default */
+	US_TCP_CONGESTION,  /* enum us_cc */
+	US_TCP_MAXSEG,      /* bytes */
+	US_IP_TTL,
+	US_IP_TOS,
+};
+enum us_cc { US_CC_CUBIC = 0, US_CC_NEWRENO = 1 };
+int us_setsockopt(struct us_sock *so, enum us_sockopt opt, int val);
+int us_getsockopt(const struct us_sock *so, enum us_sockopt opt, int *val);
+
+enum us_tcp_state {
+	US_TCP_CLOSED, US_TCP_LISTEN, US_TCP_SYN_SENT, US_TCP_SYN_RECEIVED,
+	US_TCP_ESTABLISHED, US_TCP_FIN_WAIT_1, US_TCP_FIN_WAIT_2, US_TCP_CLOSE_WAIT,
+	US_TCP_CLOSING, US_TCP_LAST_ACK, US_TCP_TIME_WAIT,
+};
+extern const char *const us_tcp_state_names[];
+
+/* A TCP_INFO-like snapshot; times in microseconds, sizes in bytes. */
+struct us_tcp_info {
+	enum us_tcp_state state;
+	bool ts_ok, sack_ok, ws_ok, in_recovery;
+	uint8_t snd_wscale, rcv_wscale;
+	enum us_cc cc;
+	uint32_t rto, rtt, rttvar;
+	uint32_t snd_mss, rcv_mss;
+	uint32_t cwnd, ssthresh;
+	uint32_t snd_wnd, rcv_wnd;
+	uint32_t unacked, sacked;      /* bytes in flight, bytes SACKed */
+	uint32_t backoff;              /* current RTO backoff count */
+	uint64_t retrans_segs, fast_retrans, timeouts;
+	uint64_t bytes_acked, bytes_received, segs_in, segs_out;
+};
+int us_tcp_info(const struct us_sock *so, struct us_tcp_info *ti);
 int us_getsockname(const struct us_sock *so, struct us_addr *a);
 int us_getpeername(const struct us_sock *so, struct us_addr *a);
 /* Pending socket error (SO_ERROR), cleared by the call; 0 if none. */
@@ -136,6 +224,9 @@ int us_sock_set_rcvbuf(struct us_sock *so, size_t bytes);
 
 struct us_sock_info {
 	enum us_sock_type type;
+	enum us_tcp_state state;  /* stream sockets */
+	bool orphan;              /* closed by its owner, still finishing */
+	size_t tx_queued;
 	struct us_addr local, remote;
 	size_t rx_queued; /* bytes waiting to be read */
 	unsigned events;

@@ -1,0 +1,190 @@
+/* dev.c - owns the TAP/TUN device: creation through /dev/net/tun, its
+ * configuration by ioctl on an AF_INET socket (MTU, kernel-side address,
+ * IFF_UP; never ip(8)), and frame I/O.  The device is not persistent, so
+ * closing its fd removes it. */
+#include "dev.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "log.h"
+
+static const char *dev_kind(enum us_link_mode mode)
+{
+	return mode == US_LINK_IP ? "TUN" : "TAP";
+}
+
+static void dev_log_perm(const char *what, int err)
+{
+	log_err("%s: %s (CAP_NET_ADMIN is needed)", what, strerror(err));
+}
+
+int dev_open(struct dev *d, const char *ifname, enum us_link_mode mode)
+{
+	struct ifreq ifr;
+	char what[64];
+	int err;
+
+	memset(d, 0, sizeof *d);
+	d->fd = -1;
+	d->mode = mode;
+	strlcpy(d->ifname, ifname, sizeof d->ifname);
+	snprintf(what, sizeof what, "cannot create %s device %s", dev_kind(mode), ifname);
+
+	/* TUNSETIFF would attach to an existing persistent tun device of the
+	 * same name; we only ever want a fresh one. */
+	if (if_nametoindex(ifname) != 0) {
+		log_err("%s: interface %s already exists (pick another --ifname)", what, ifname);
+		return -EEXIST;
+	}
+	d->fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (d->fd < 0) {
+		err = errno;
+		if (err == EPERM || err == EACCES)
+			dev_log_perm("cannot open /dev/net/tun", err);
+		else
+			log_err("cannot open /dev/net/tun: %s", strerror(err));
+		return -err;
+	}
+	memset(&ifr, 0, sizeof ifr);
+	strlcpy(ifr.ifr_name, ifname, sizeof ifr.ifr_name);
+	ifr.ifr_flags = (short)((mode == US_LINK_IP ? IFF_TUN : IFF_TAP) | IFF_NO_PI);
+	if (ioctl(d->fd, TUNSETIFF, &ifr) < 0) {
+		err = errno;
+		if (err == EPERM || err == EACCES)
+			dev_log_perm(what, err);
+		else if (err == EBUSY || err == EEXIST)
+			log_err("%s: interface %s is already in use (pick another --ifname)", what,
+				ifname);
+		else if (err == EINVAL)
+			log_err("%s: %s (an interface of another kind with that name exists?)",
+				what, strerror(err));
+		else
+			log_err("%s: %s", what, strerror(err));
+		dev_close(d);
+		return -err;
+	}
+	log_verbose("created %s device %s", dev_kind(mode), ifname);
+	return 0;
+}
+
+static int dev_ioctl(int sock, unsigned long req, struct ifreq *ifr, const char *what)
+{
+	if (ioctl(sock, req, ifr) == 0)
+		return 0;
+	int err = errno;
+	if (err == EPERM || err == EACCES)
+		dev_log_perm(what, err);
+	else
+		log_err("%s: %s", what, strerror(err));
+	return -err;
+}
+
+static void dev_sin(struct sockaddr *sa, uint32_t ip)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(ip) };
+
+	memcpy(sa, &sin, sizeof sin);
+}
+
+int dev_configure(struct dev *d, uint16_t mtu, uint32_t host_addr, uint8_t host_prefix)
+{
+	struct ifreq ifr;
+	char what[96], ip[16];
+	int sock, err;
+
+	sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock < 0) {
+		err = errno;
+		log_err("cannot open a configuration socket: %s", strerror(err));
+		return -err;
+	}
+	memset(&ifr, 0, sizeof ifr);
+	strlcpy(ifr.ifr_name, d->ifname, sizeof ifr.ifr_name);
+	ifr.ifr_mtu = mtu;
+	snprintf(what, sizeof what, "cannot set MTU %u on %s", mtu, d->ifname);
+	err = dev_ioctl(sock, SIOCSIFMTU, &ifr, what);
+	if (err)
+		goto out;
+
+	if (host_addr) {
+		dev_sin(&ifr.ifr_addr, host_addr);
+		snprintf(what, sizeof what, "cannot set address %s on %s",
+			 args_ip_str(host_addr, ip, sizeof ip), d->ifname);
+		err = dev_ioctl(sock, SIOCSIFADDR, &ifr, what);
+		if (err)
+			goto out;
+		dev_sin(&ifr.ifr_netmask, args_mask(host_prefix));
+		snprintf(what, sizeof what, "cannot set netmask /%u on %s", host_prefix, d->ifname);
+		err = dev_ioctl(sock, SIOCSIFNETMASK, &ifr, what);
+		if (err)
+			goto out;
+		log_verbose("kernel side of %s: %s/%u", d->ifname, ip, host_prefix);
+	}
+
+	snprintf(what, sizeof what, "cannot bring %s up", d->ifname);
+	err = dev_ioctl(sock, SIOCGIFFLAGS, &ifr, what);
+	if (err)
+		goto out;
+	ifr.ifr_flags |= IFF_UP;
+	err = dev_ioctl(sock, SIOCSIFFLAGS, &ifr, what);
+	if (err)
+		goto out;
+	log_verbose("%s is up, mtu %u", d->ifname, mtu);
+out:
+	close(sock);
+	return err;
+}
+
+ssize_t dev_recv(struct dev *d, void *buf, size_t len)
+{
+	for (;;) {
+		ssize_t n = read(d->fd, buf, len);
+
+		if (n >= 0)
+			return n;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			d->rx_err++;
+		return -errno;
+	}
+}
+
+int dev_output(void *ctx, uint8_t *frame, size_t len)
+{
+	struct dev *d = ctx;
+
+	for (;;) {
+		ssize_t n = write(d->fd, frame, len);
+
+		if (n == (ssize_t)len)
+			return 0;
+		if (n >= 0) { /* the tun driver takes frames whole */
+			d->tx_err++;
+			return -EIO;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN)
+			d->tx_again++;
+		else
+			d->tx_err++;
+		return -errno;
+	}
+}
+
+void dev_close(struct dev *d)
+{
+	if (d->fd >= 0)
+		close(d->fd);
+	d->fd = -1;
+}

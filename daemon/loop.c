@@ -1,0 +1,210 @@
+/* loop.c - owns ustackd's event loop: epoll over the device, a signalfd and
+ * the control sockets; sleeps with µs precision (epoll_pwait2) until the
+ * earliest deadline; feeds device frames to the stack in batches. */
+#include "loop.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+#include "report.h"
+#include "ustackd.h"
+
+#define LOOP_BATCH 64    /* frames read per device wakeup */
+#define LOOP_EVENTS 32   /* epoll events per wait */
+#define LOOP_RXBUF 65600 /* any frame the tun driver can hand us */
+
+static struct loop *loop_of(struct loop_source *src, size_t off)
+{
+	return (struct loop *)(void *)((char *)src - off);
+}
+
+int loop_block_signals(void)
+{
+	sigset_t set;
+
+	/* SIGHUP: ignored (no configuration to reload yet).  SIGPIPE: control
+	 * clients that hang up must not kill us (we also use MSG_NOSIGNAL). */
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+static void loop_on_signal(struct loop_source *src, uint32_t events, uint64_t now)
+{
+	struct loop *l = loop_of(src, offsetof(struct loop, sig_src));
+	struct signalfd_siginfo si;
+
+	(void)events, (void)now;
+	while (read(src->fd, &si, sizeof si) == (ssize_t)sizeof si) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			log_verbose("got %s, shutting down", strsignal((int)si.ssi_signo));
+			l->quit = true;
+			break;
+		case SIGUSR1:
+			report_log_counters(l->ud, "counters (SIGUSR1)");
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* Device readable: up to LOOP_BATCH frames into the stack, then run timers
+ * and flush notifications once for the batch. */
+static void loop_on_dev(struct loop_source *src, uint32_t events, uint64_t now)
+{
+	struct loop *l = loop_of(src, offsetof(struct loop, dev_src));
+	struct ud *ud = l->ud;
+
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		/* The interface was deleted under us, or the driver failed. */
+		log_err("device %s is gone or failed (epoll events %#x)", ud->dev.ifname, events);
+		l->error = -EIO;
+		l->quit = true;
+		return;
+	}
+	for (int i = 0; i < LOOP_BATCH; i++) {
+		ssize_t n = dev_recv(&ud->dev, l->rxbuf, l->rxcap);
+
+		if (n == -EAGAIN)
+			break;
+		if (n < 0) {
+			/* Counted by dev_recv; a persistent error shows as repeated
+			 * wakeups, so log it only when verbose. */
+			log_verbose("read from %s: %s", ud->dev.ifname, strerror((int)-n));
+			break;
+		}
+		l->rx_frames++;
+		us_input(ud->stack, l->rxbuf, (size_t)n, clock_now_us());
+	}
+	(void)now;
+	us_poll(ud->stack, clock_now_us());
+}
+
+int loop_add(struct loop *l, struct loop_source *src, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = src };
+
+	return epoll_ctl(l->epfd, EPOLL_CTL_ADD, src->fd, &ev) < 0 ? -errno : 0;
+}
+
+int loop_mod(struct loop *l, struct loop_source *src, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = src };
+
+	return epoll_ctl(l->epfd, EPOLL_CTL_MOD, src->fd, &ev) < 0 ? -errno : 0;
+}
+
+void loop_del(struct loop *l, struct loop_source *src)
+{
+	epoll_ctl(l->epfd, EPOLL_CTL_DEL, src->fd, NULL);
+}
+
+int loop_init(struct loop *l, struct ud *ud)
+{
+	sigset_t set;
+	int err;
+
+	memset(l, 0, sizeof *l);
+	l->ud = ud;
+	l->sig_src.fd = -1;
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (l->epfd < 0)
+		return -errno;
+	l->rxcap = LOOP_RXBUF;
+	l->rxbuf = malloc(l->rxcap);
+	if (!l->rxbuf)
+		return -ENOMEM;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR1);
+	l->sig_src.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (l->sig_src.fd < 0)
+		return -errno;
+	l->sig_src.fn = loop_on_signal;
+	err = loop_add(l, &l->sig_src, EPOLLIN);
+	if (err)
+		return err;
+
+	l->dev_src.fd = ud->dev.fd;
+	l->dev_src.fn = loop_on_dev;
+	return loop_add(l, &l->dev_src, EPOLLIN);
+}
+
+static uint64_t loop_deadline(struct loop *l)
+{
+	uint64_t a = us_next_deadline(l->ud->stack);
+	uint64_t b = ctl_next_deadline(&l->ud->ctl);
+
+	return a < b ? a : b;
+}
+
+int loop_run(struct loop *l)
+{
+	struct ud *ud = l->ud;
+	struct epoll_event evs[LOOP_EVENTS];
+
+	while (!l->quit) {
+		uint64_t deadline = loop_deadline(l);
+		uint64_t now = clock_now_us();
+		struct timespec ts, *tsp = NULL;
+
+		if (deadline != US_TIME_NEVER) {
+			uint64_t wait = deadline > now ? deadline - now : 0;
+
+			ts.tv_sec = (time_t)(wait / 1000000u);
+			ts.tv_nsec = (long)(wait % 1000000u) * 1000;
+			tsp = &ts;
+		}
+		int n = epoll_pwait2(l->epfd, evs, LOOP_EVENTS, tsp, NULL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int err = errno;
+			log_err("epoll_pwait2: %s", strerror(err));
+			return -err;
+		}
+		l->wakeups++;
+		now = clock_now_us();
+		/* A handler frees only its own source, and each source appears
+		 * at most once per wait, so the array stays valid. */
+		for (int i = 0; i < n; i++) {
+			struct loop_source *src = evs[i].data.ptr;
+
+			src->fn(src, evs[i].events, now);
+		}
+		now = clock_now_us();
+		if (us_next_deadline(ud->stack) <= now)
+			us_poll(ud->stack, now);
+		ctl_expire(&ud->ctl, now);
+	}
+	return l->error;
+}
+
+void loop_fini(struct loop *l)
+{
+	if (l->sig_src.fd >= 0)
+		close(l->sig_src.fd);
+	if (l->epfd >= 0)
+		close(l->epfd);
+	free(l->rxbuf);
+	l->rxbuf = NULL;
+	l->sig_src.fd = l->epfd = -1;
+}

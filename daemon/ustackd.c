@@ -1,0 +1,147 @@
+/* ustackd.c - main: parse the command line, create and configure the
+ * device, create the stack, open the control socket and services, detach
+ * unless --foreground, run the event loop, and tear everything down. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+#include "report.h"
+#include "ustackd.h"
+
+/* Random, locally administered (bit 1), unicast (bit 0 clear). */
+static void ud_random_mac(uint8_t mac[6])
+{
+	arc4random_buf(mac, 6);
+	mac[0] = (uint8_t)((mac[0] & 0xfe) | 0x02);
+}
+
+static int ud_stack_new(struct ud *ud)
+{
+	const struct args *a = &ud->args;
+	struct us_config cfg;
+	int err = 0;
+
+	memset(&cfg, 0, sizeof cfg);
+	cfg.mode = a->mode;
+	memcpy(cfg.mac, ud->mac, sizeof cfg.mac);
+	cfg.addr = a->addr;
+	cfg.prefix = a->prefix;
+	cfg.gateway = a->gateway;
+	cfg.mtu = a->mtu;
+	arc4random_buf(cfg.seed, sizeof cfg.seed);
+	cfg.output = dev_output;
+	cfg.output_ctx = &ud->dev;
+	cfg.trace = a->trace ? log_trace : NULL;
+	cfg.trace_ctx = NULL;
+	ud->stack = us_stack_new(&cfg, clock_now_us(), &err);
+	if (!ud->stack) {
+		log_err("cannot create the stack: %s", strerror(err ? -err : ENOMEM));
+		return err ? err : -ENOMEM;
+	}
+	return 0;
+}
+
+static void ud_log_config(const struct ud *ud)
+{
+	const struct args *a = &ud->args;
+	char ip[16], gw[16], svcs[64];
+
+	if (!log_is_verbose())
+		return;
+	log_verbose("%s %s: addr %s/%u, gateway %s, mtu %u, services %s", a->mode == US_LINK_IP ? "tun" : "tap",
+		    a->ifname, args_ip_str(a->addr, ip, sizeof ip), a->prefix,
+		    a->gateway ? args_ip_str(a->gateway, gw, sizeof gw) : "none", a->mtu,
+		    svc_mask_str(a->services, svcs, sizeof svcs));
+	if (a->mode == US_LINK_ETHER)
+		log_verbose("stack mac %02x:%02x:%02x:%02x:%02x:%02x", ud->mac[0], ud->mac[1],
+			    ud->mac[2], ud->mac[3], ud->mac[4], ud->mac[5]);
+}
+
+int main(int argc, char **argv)
+{
+	struct ud *ud;
+	int status = 1, err;
+	bool loop_ready = false;
+
+	ud = calloc(1, sizeof *ud);
+	if (!ud) {
+		fprintf(stderr, "ustackd: out of memory\n");
+		return 1;
+	}
+	ud->dev.fd = -1;
+	ud->ctl.listen_src.fd = -1;
+	switch (args_parse(&ud->args, argc, argv)) {
+	case ARGS_RUN:
+		break;
+	case ARGS_DONE:
+		free(ud);
+		return 0;
+	case ARGS_USAGE:
+		free(ud);
+		return 2;
+	}
+	log_init("ustackd", ud->args.verbose);
+	ud->start_us = clock_now_us();
+	if (loop_block_signals() < 0) {
+		log_err("cannot block signals: %s", strerror(errno));
+		goto out;
+	}
+
+	/* Everything that can fail happens before detaching, so errors reach
+	 * the terminal and the exit status. */
+	if (dev_open(&ud->dev, ud->args.ifname, ud->args.mode) < 0)
+		goto out;
+	if (dev_configure(&ud->dev, ud->args.mtu, ud->args.host_addr, ud->args.host_prefix) < 0)
+		goto out;
+	ud_random_mac(ud->mac);
+	if (ud_stack_new(ud) < 0)
+		goto out;
+	if (ctl_open(&ud->ctl, ud, ud->args.socket_path) < 0)
+		goto out;
+	if (svc_start(&ud->svc, ud->stack, ud->args.services) < 0)
+		goto out;
+	ud_log_config(ud);
+
+	if (!ud->args.foreground) {
+		fflush(NULL);
+		if (daemon(0, 0) < 0) {
+			log_err("cannot detach: %s", strerror(errno));
+			goto out;
+		}
+		log_use_syslog();
+	}
+
+	err = loop_init(&ud->loop, ud);
+	loop_ready = true;
+	if (err == 0)
+		err = ctl_start(&ud->ctl, &ud->loop);
+	if (err < 0) {
+		log_err("cannot set up the event loop: %s", strerror(-err));
+		goto out;
+	}
+	if (ud->args.mode == US_LINK_ETHER)
+		us_announce(ud->stack, clock_now_us());
+	us_poll(ud->stack, clock_now_us());
+	log_info("running on %s (pid %ld)", ud->args.ifname, (long)getpid());
+
+	status = loop_run(&ud->loop) < 0 ? 1 : 0;
+	report_log_counters(ud, "counters at exit");
+	log_verbose("shutting down");
+out:
+	/* Services first (they hold stack sockets), then the control socket,
+	 * the stack, and last the device, whose closing removes it. */
+	if (ud->stack)
+		svc_stop(&ud->svc);
+	ctl_close(&ud->ctl);
+	if (loop_ready)
+		loop_fini(&ud->loop);
+	if (ud->stack)
+		us_stack_free(ud->stack);
+	dev_close(&ud->dev);
+	free(ud);
+	return status;
+}

@@ -1,0 +1,102 @@
+/* ring.c - see ring.h. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ring.h"
+#include "ustack.h"
+
+static uint32_t pow2_up(uint32_t v)
+{
+	uint32_t p = 1;
+
+	while (p < v && p < (1u << 30))
+		p <<= 1;
+	return p;
+}
+
+int ring_alloc(struct us_ring *r, uint32_t size)
+{
+	memset(r, 0, sizeof(*r));
+	r->size = pow2_up(size);
+	r->mask = r->size - 1;
+	r->buf = malloc(r->size);
+	if (!r->buf)
+		return -ENOMEM;
+	r->owned = true;
+	return 0;
+}
+
+int ring_resize(struct us_ring *r, uint32_t size)
+{
+	uint8_t *nb;
+	uint32_t n = pow2_up(size);
+
+	if (ring_used(r))
+		return -EBUSY;
+	if (n == r->size)
+		return 0;
+	nb = malloc(n);
+	if (!nb)
+		return -ENOMEM;
+	if (r->owned)
+		free(r->buf);
+	r->buf = nb;
+	r->size = n;
+	r->mask = n - 1;
+	r->head = r->tail = 0;
+	r->owned = true;
+	return 0;
+}
+
+void ring_release(struct us_ring *r)
+{
+	if (r->owned)
+		free(r->buf);
+	memset(r, 0, sizeof(*r));
+}
+
+void ring_put_at(struct us_ring *r, uint32_t off, const void *src, uint32_t len)
+{
+	uint32_t pos = (r->head + off) & r->mask, first = r->size - pos;
+
+	if (first > len)
+		first = len;
+	memcpy(r->buf + pos, src, first);
+	memcpy(r->buf, (const uint8_t *)src + first, len - first);
+}
+
+void ring_get_at(const struct us_ring *r, uint32_t off, void *dst, uint32_t len)
+{
+	uint32_t pos = (r->tail + off) & r->mask, first = r->size - pos;
+
+	if (first > len)
+		first = len;
+	memcpy(dst, r->buf + pos, first);
+	memcpy((uint8_t *)dst + first, r->buf, len - first);
+}
+
+static int ring_iov(const struct us_ring *r, uint32_t start, uint32_t len, struct us_iov *iov)
+{
+	uint32_t pos = start & r->mask, first = r->size - pos;
+
+	if (len == 0)
+		return 0;
+	if (first >= len) {
+		iov[0] = (struct us_iov){r->buf + pos, len};
+		return 1;
+	}
+	iov[0] = (struct us_iov){r->buf + pos, first};
+	iov[1] = (struct us_iov){r->buf, len - first};
+	return 2;
+}
+
+int ring_data_iov(const struct us_ring *r, uint32_t off, uint32_t len, void *iov)
+{
+	return ring_iov(r, r->tail + off, len, iov);
+}
+
+int ring_space_iov(const struct us_ring *r, void *iov)
+{
+	return ring_iov(r, r->head, ring_space(r), iov);
+}

@@ -1,0 +1,570 @@
+/* tcp_sock.c - the user calls of stream sockets (RFC 9293 §3.10.1-3.10.6:
+ * OPEN, SEND, RECEIVE, CLOSE, ABORT, STATUS) and socket options. */
+#include <stdlib.h>
+
+#include "tcp_impl.h"
+
+#define TCP_BACKLOG_MAX 4096 /* Linux somaxconn */
+
+static uint8_t tcp_wscale_for_buf(uint32_t size)
+{
+	uint8_t ws = 0;
+
+	while (ws < 14 && (size >> ws) > 65535)
+		ws++;
+	return ws;
+}
+
+int tcp_usr_attach(struct us_sock *so)
+{
+	struct tcp_pcb *tp = tcp_pcb_new(so->stack);
+
+	if (!tp)
+		return -ENOMEM;
+	tp->so = so;
+	so->tcp = tp;
+	so->rcvbuf = TCP_BUF_DEFAULT;
+	so->sndbuf = TCP_BUF_DEFAULT;
+	return 0;
+}
+
+int tcp_usr_bind(struct us_sock *so, const struct us_addr *a)
+{
+	struct us_stack *s = so->stack;
+	uint16_t port = a->port;
+
+	if (so->bound || !so->tcp || so->tcp->state != US_TCP_CLOSED)
+		return -EINVAL;
+	if (a->ip != 0 && a->ip != s->cfg.addr)
+		return -EADDRNOTAVAIL;
+	if (port == 0) {
+		port = tcp_ephemeral_port(s, 0, 0);
+		if (port == 0)
+			return -EADDRINUSE;
+	} else if (tcp_lookup_listener(s, port) ||
+		   (tcp_port_in_use(s, port) && !so->reuseaddr)) {
+		/* SO_REUSEADDR lets a new socket take a port that only
+		 * old connections (TIME_WAIT...) still use. */
+		return -EADDRINUSE;
+	}
+	so->local.ip = a->ip;
+	so->local.port = port;
+	so->bound = true;
+	return 0;
+}
+
+int tcp_usr_listen(struct us_sock *so, int backlog)
+{
+	struct tcp_pcb *tp = so->tcp;
+	struct us_addr any = {0, 0};
+	int r;
+
+	if (!tp)
+		return -EINVAL;
+	if (tp->state == US_TCP_LISTEN) {
+		tp->backlog = backlog < 1 ? 1 : backlog > TCP_BACKLOG_MAX ? TCP_BACKLOG_MAX : (unsigned)backlog;
+		return 0;
+	}
+	if (tp->state != US_TCP_CLOSED)
+		return -EINVAL;
+	if (!so->bound && (r = tcp_usr_bind(so, &any)) < 0)
+		return r;
+	tp->laddr = so->local.ip;
+	tp->lport = so->local.port;
+	tp->backlog = backlog < 1 ? 1 : backlog > TCP_BACKLOG_MAX ? TCP_BACKLOG_MAX : (unsigned)backlog;
+	tp->state = US_TCP_LISTEN;
+	r = tcp_insert(tp);
+	if (r < 0) {
+		tp->state = US_TCP_CLOSED;
+		return r;
+	}
+	return 0;
+}
+
+int tcp_usr_accept(struct us_sock *so, struct us_sock **out, struct us_addr *peer)
+{
+	struct tcp_pcb *l = so->tcp, *tp;
+	struct us_sock *nso;
+
+	if (!l || l->state != US_TCP_LISTEN)
+		return -EINVAL;
+	tp = TAILQ_FIRST(&l->acceptq);
+	if (!tp)
+		return -EAGAIN;
+	nso = sock_alloc(so->stack, US_SOCK_STREAM);
+	if (!nso)
+		return -ENOMEM;
+	TAILQ_REMOVE(&l->acceptq, tp, qlink);
+	l->acceptq_len--;
+	tp->in_acceptq = false;
+	tp->listener = NULL;
+	tp->so = nso;
+	nso->tcp = tp;
+	nso->rcvbuf = tp->rcv.size;
+	nso->sndbuf = tp->snd.size;
+	nso->bound = nso->connected = true;
+	nso->local = (struct us_addr){tp->laddr, tp->lport};
+	nso->remote = (struct us_addr){tp->raddr, tp->rport};
+	if (peer)
+		*peer = nso->remote;
+	*out = nso;
+	return 0;
+}
+
+int tcp_usr_connect(struct us_sock *so, const struct us_addr *a)
+{
+	struct us_stack *s = so->stack;
+	struct tcp_pcb *tp = so->tcp;
+	uint32_t nh;
+	uint16_t mtu, port;
+	int r;
+
+	if (!tp)
+		return -EINVAL;
+	switch (tp->state) {
+	case US_TCP_CLOSED:
+		break;
+	case US_TCP_SYN_SENT:
+	case US_TCP_SYN_RECEIVED:
+		return -EALREADY;
+	case US_TCP_LISTEN:
+		return -EINVAL;
+	default:
+		return -EISCONN;
+	}
+	if (tp->err || so->connected)
+		return -EISCONN; /* a used socket cannot connect again */
+	if (!a || a->ip == 0 || a->port == 0)
+		return -EINVAL;
+	if (route_is_bcast(s, a->ip) || ip4_is_multicast(a->ip))
+		return -ENETUNREACH;
+	if (a->ip != s->cfg.addr && (r = route_lookup(s, a->ip, &nh, &mtu)) < 0)
+		return r;
+	if (so->bound) {
+		port = so->local.port;
+		if (tcp_lookup(s, s->cfg.addr, port, a->ip, a->port))
+			return -EADDRNOTAVAIL;
+	} else {
+		port = tcp_ephemeral_port(s, a->ip, a->port);
+		if (!port)
+			return -EADDRNOTAVAIL;
+	}
+	if ((r = tcp_pcb_bufs(tp, so->rcvbuf, so->sndbuf)) < 0)
+		return r;
+	tp->laddr = s->cfg.addr;
+	tp->lport = port;
+	tp->raddr = a->ip;
+	tp->rport = a->port;
+	tp->rcv_wscale = tcp_wscale_for_buf(tp->rcv.size);
+	tp->iss = tcp_new_isn(s, tp->laddr, tp->lport, tp->raddr, tp->rport);
+	tp->snd_una = tp->snd_nxt = tp->snd_max = tp->iss;
+	tp->ts_offset = (uint32_t)rng_next(&s->rng);
+	tp->peer_mss = (uint16_t)(s->cfg.mtu - 40);
+	tcp_set_mss(tp);
+	tp->state = US_TCP_SYN_SENT;
+	if ((r = tcp_insert(tp)) < 0) {
+		tp->state = US_TCP_CLOSED;
+		return r;
+	}
+	so->local = (struct us_addr){tp->laddr, port};
+	so->remote = *a;
+	so->bound = so->connected = true;
+	US_INC(s, tcp_active_opens);
+	tcp_send_syn(tp);
+	return -EINPROGRESS;
+}
+
+static int tcp_take_error(struct us_sock *so)
+{
+	int e = so->so_error;
+
+	so->so_error = 0;
+	return e;
+}
+
+ssize_t tcp_usr_send(struct us_sock *so, const void *buf, size_t len, int flags)
+{
+	struct tcp_pcb *tp = so->tcp;
+	uint32_t n;
+
+	if (!tp)
+		return -ENOTCONN;
+	if (so->so_error)
+		return -tcp_take_error(so);
+	if (tp->shut_wr || tp->err)
+		return -EPIPE;
+	switch (tp->state) {
+	case US_TCP_ESTABLISHED:
+	case US_TCP_CLOSE_WAIT:
+		break;
+	case US_TCP_SYN_SENT:
+	case US_TCP_SYN_RECEIVED:
+		return -EAGAIN;
+	case US_TCP_CLOSED:
+	case US_TCP_LISTEN:
+		return so->connected ? -EPIPE : -ENOTCONN;
+	default:
+		return -EPIPE;
+	}
+	n = ring_space(&tp->snd);
+	if (n > len)
+		n = (uint32_t)len;
+	if (n == 0)
+		return -EAGAIN;
+	ring_put_at(&tp->snd, 0, buf, n);
+	tp->snd.head += n;
+	if (flags & US_MSG_MORE) {
+		bool cork = tp->cork;
+
+		tp->cork = true;
+		tcp_output(tp);
+		tp->cork = cork;
+	} else {
+		tcp_output(tp);
+	}
+	return n;
+}
+
+/* The application freed receive space: tell the peer when the window
+ * grew usefully (RFC 1122 §4.2.3.3, RFC 9293 §3.8.6.2.2). */
+static void tcp_window_update(struct tcp_pcb *tp)
+{
+	uint32_t adv = SEQ_GT(tp->rcv_adv, tp->rcv_nxt) ? tp->rcv_adv - tp->rcv_nxt : 0;
+	uint32_t wnd = tcp_rcv_window(tp);
+
+	if (tp->state < US_TCP_ESTABLISHED || tp->fin_rcvd)
+		return;
+	if (wnd > adv && (wnd - adv >= 2u * tp->mss || wnd - adv >= tp->rcv.size / 2)) {
+		tp->ack_now = true;
+		tcp_output(tp);
+	}
+}
+
+static void tcp_consume(struct tcp_pcb *tp, uint32_t n)
+{
+	tp->rcv.tail += n;
+	tcp_window_update(tp);
+}
+
+ssize_t tcp_usr_recv(struct us_sock *so, void *buf, size_t len, int flags)
+{
+	struct tcp_pcb *tp = so->tcp;
+	uint32_t n;
+
+	if (!tp)
+		return -ENOTCONN;
+	n = ring_used(&tp->rcv);
+	if (n) {
+		if (n > len)
+			n = (uint32_t)len;
+		ring_get_at(&tp->rcv, 0, buf, n);
+		if (!(flags & US_MSG_PEEK))
+			tcp_consume(tp, n);
+		return n;
+	}
+	if (so->so_error)
+		return -tcp_take_error(so);
+	if (tp->fin_rcvd || tp->shut_rd)
+		return 0;
+	switch (tp->state) {
+	case US_TCP_LISTEN:
+		return -ENOTCONN;
+	case US_TCP_CLOSED:
+		return so->connected ? 0 : -ENOTCONN;
+	default:
+		return -EAGAIN;
+	}
+}
+
+int tcp_usr_shutdown(struct us_sock *so, int how)
+{
+	struct tcp_pcb *tp = so->tcp;
+
+	if (!tp || how < US_SHUT_RD || how > US_SHUT_RDWR)
+		return -EINVAL;
+	if (tp->state == US_TCP_CLOSED || tp->state == US_TCP_LISTEN)
+		return -ENOTCONN;
+	if (how != US_SHUT_WR) {
+		tp->shut_rd = true;
+		tcp_wakeup(tp);
+	}
+	if (how == US_SHUT_RD || tp->shut_wr)
+		return 0;
+	tp->shut_wr = true;
+	switch (tp->state) {
+	case US_TCP_SYN_SENT:
+		tcp_close_pcb(tp, 0);
+		return 0;
+	case US_TCP_SYN_RECEIVED:
+	case US_TCP_ESTABLISHED:
+		tp->fin_pending = true;
+		tcp_state(tp, US_TCP_FIN_WAIT_1);
+		break;
+	case US_TCP_CLOSE_WAIT:
+		tp->fin_pending = true;
+		tcp_state(tp, US_TCP_LAST_ACK);
+		break;
+	default:
+		break;
+	}
+	tcp_output(tp);
+	return 0;
+}
+
+void tcp_usr_close(struct us_sock *so)
+{
+	struct tcp_pcb *tp = so->tcp;
+	struct us_stack *s = so->stack;
+
+	if (!tp)
+		return;
+	so->tcp = NULL;
+	tp->so = NULL;
+	switch (tp->state) {
+	case US_TCP_CLOSED:
+	case US_TCP_LISTEN:
+	case US_TCP_SYN_SENT:
+		tcp_pcb_free(tp);
+		return;
+	default:
+		break;
+	}
+	/* RFC 9293 §3.10.4 ABORT when lingering with a zero timeout, and
+	 * RFC 2525 §2.17: closing with unread data resets the connection. */
+	if (tp->linger == 0 || ring_used(&tp->rcv) > 0) {
+		if (tp->linger == 0)
+			US_INC(s, tcp_abort_on_close);
+		else
+			US_INC(s, tcp_abort_on_data);
+		if (tp->state != US_TCP_TIME_WAIT)
+			tcp_send_rst(tp);
+		tcp_close_pcb(tp, 0);
+		return;
+	}
+	if (!tp->shut_wr) {
+		tp->shut_wr = true;
+		if (tp->state == US_TCP_SYN_RECEIVED || tp->state == US_TCP_ESTABLISHED) {
+			tp->fin_pending = true;
+			tcp_state(tp, US_TCP_FIN_WAIT_1);
+		} else if (tp->state == US_TCP_CLOSE_WAIT) {
+			tp->fin_pending = true;
+			tcp_state(tp, US_TCP_LAST_ACK);
+		}
+		tcp_output(tp);
+	}
+	if (tp->state == US_TCP_FIN_WAIT_2)
+		tcp_timer_set(tp, TCPT_2MSL, s->now + TCP_FIN_TIMEOUT);
+}
+
+unsigned tcp_usr_events(const struct us_sock *so)
+{
+	if (!so->tcp)
+		return US_EV_HUP | US_EV_ERR;
+	if (so->tcp->state == US_TCP_CLOSED && !so->connected)
+		return US_EV_OUT | US_EV_HUP; /* a fresh socket, as Linux reports */
+	return tcp_events(so->tcp);
+}
+
+static int tcp_resize_bufs(struct tcp_pcb *tp, struct us_sock *so)
+{
+	if (tp->state != US_TCP_CLOSED && tp->state != US_TCP_LISTEN)
+		return 0; /* takes effect for the next connection only */
+	(void)so;
+	return 0;
+}
+
+int tcp_usr_setopt(struct us_sock *so, enum us_sockopt opt, int val)
+{
+	struct tcp_pcb *tp = so->tcp;
+
+	if (!tp)
+		return -EINVAL;
+	switch (opt) {
+	case US_SO_RCVBUF:
+	case US_SO_SNDBUF: {
+		size_t v = val < (int)TCP_BUF_MIN ? TCP_BUF_MIN : (size_t)val;
+
+		if (v > TCP_BUF_MAX)
+			v = TCP_BUF_MAX;
+		if (opt == US_SO_RCVBUF)
+			so->rcvbuf = v;
+		else
+			so->sndbuf = v;
+		return tcp_resize_bufs(tp, so);
+	}
+	case US_SO_KEEPALIVE:
+		tp->keepalive = val != 0;
+		if (tp->state >= US_TCP_ESTABLISHED) {
+			tp->last_rx = so->stack->now;
+			tcp_arm_keepalive(tp);
+		}
+		return 0;
+	case US_SO_LINGER:
+		tp->linger = val < 0 ? -1 : val;
+		return 0;
+	case US_TCP_NODELAY:
+		tp->nodelay = val != 0;
+		if (tp->nodelay)
+			tcp_output(tp);
+		return 0;
+	case US_TCP_CORK:
+		tp->cork = val != 0;
+		if (!tp->cork)
+			tcp_output(tp);
+		return 0;
+	case US_TCP_KEEPIDLE:
+	case US_TCP_KEEPINTVL:
+	case US_TCP_KEEPCNT:
+		if (val < 1 || val > (opt == US_TCP_KEEPCNT ? 127 : 32767))
+			return -EINVAL;
+		if (opt == US_TCP_KEEPIDLE)
+			tp->keepidle = (uint32_t)val;
+		else if (opt == US_TCP_KEEPINTVL)
+			tp->keepintvl = (uint32_t)val;
+		else
+			tp->keepcnt = (uint32_t)val;
+		if (tp->keepalive && tp->state >= US_TCP_ESTABLISHED)
+			tcp_arm_keepalive(tp);
+		return 0;
+	case US_TCP_USER_TIMEOUT:
+		if (val < 0)
+			return -EINVAL;
+		tp->user_timeout = (uint32_t)val;
+		return 0;
+	case US_TCP_CONGESTION:
+		if (val != US_CC_CUBIC && val != US_CC_NEWRENO)
+			return -ENOENT;
+		tp->cc_id = (enum us_cc)val;
+		tp->cc = val == US_CC_NEWRENO ? &tcp_cc_newreno : &tcp_cc_cubic;
+		tp->cc->init(tp);
+		return 0;
+	case US_TCP_MAXSEG:
+		if (val < TCP_MIN_MSS || val > 65495)
+			return -EINVAL;
+		tp->user_mss = (uint16_t)val;
+		if (tp->state >= US_TCP_ESTABLISHED)
+			tcp_set_mss(tp);
+		return 0;
+	case US_IP_TTL:
+		if (val < 1 || val > 255)
+			return -EINVAL;
+		tp->ttl = (uint8_t)val;
+		return 0;
+	case US_IP_TOS:
+		tp->tos = (uint8_t)val;
+		return 0;
+	default:
+		return -ENOPROTOOPT;
+	}
+}
+
+int tcp_usr_getopt(const struct us_sock *so, enum us_sockopt opt, int *val)
+{
+	const struct tcp_pcb *tp = so->tcp;
+
+	if (!tp)
+		return -EINVAL;
+	switch (opt) {
+	case US_SO_RCVBUF: *val = (int)(tp->rcv.size ? tp->rcv.size : so->rcvbuf); return 0;
+	case US_SO_SNDBUF: *val = (int)(tp->snd.size ? tp->snd.size : so->sndbuf); return 0;
+	case US_SO_KEEPALIVE: *val = tp->keepalive; return 0;
+	case US_SO_LINGER: *val = tp->linger; return 0;
+	case US_TCP_NODELAY: *val = tp->nodelay; return 0;
+	case US_TCP_CORK: *val = tp->cork; return 0;
+	case US_TCP_KEEPIDLE: *val = (int)tp->keepidle; return 0;
+	case US_TCP_KEEPINTVL: *val = (int)tp->keepintvl; return 0;
+	case US_TCP_KEEPCNT: *val = (int)tp->keepcnt; return 0;
+	case US_TCP_USER_TIMEOUT: *val = (int)tp->user_timeout; return 0;
+	case US_TCP_CONGESTION: *val = tp->cc_id; return 0;
+	case US_TCP_MAXSEG: *val = tp->state >= US_TCP_ESTABLISHED ? tp->mss : (tp->user_mss ? tp->user_mss : TCP_DEFAULT_MSS); return 0;
+	case US_IP_TTL: *val = tp->ttl; return 0;
+	case US_IP_TOS: *val = tp->tos; return 0;
+	default: return -ENOPROTOOPT;
+	}
+}
+
+int us_tcp_info(const struct us_sock *so, struct us_tcp_info *ti)
+{
+	const struct tcp_pcb *tp = so->tcp;
+
+	if (!tp)
+		return -EINVAL;
+	memset(ti, 0, sizeof(*ti));
+	ti->state = tp->state;
+	ti->ts_ok = tp->ts_ok;
+	ti->sack_ok = tp->sack_ok;
+	ti->ws_ok = tp->ws_ok;
+	ti->in_recovery = tp->in_recovery;
+	ti->snd_wscale = tp->snd_wscale;
+	ti->rcv_wscale = tp->rcv_wscale;
+	ti->cc = tp->cc_id;
+	ti->rto = tcp_rto_backed_off(tp);
+	ti->rtt = tp->srtt;
+	ti->rttvar = tp->rttvar;
+	ti->snd_mss = tp->mss;
+	ti->rcv_mss = (uint32_t)so->stack->cfg.mtu - 40;
+	ti->cwnd = tp->cwnd;
+	ti->ssthresh = tp->ssthresh;
+	ti->snd_wnd = tp->snd_wnd;
+	ti->rcv_wnd = SEQ_GT(tp->rcv_adv, tp->rcv_nxt) ? tp->rcv_adv - tp->rcv_nxt : 0;
+	ti->unacked = tp->snd_max - tp->snd_una;
+	ti->sacked = tp->sacked_bytes;
+	ti->backoff = tp->backoff;
+	ti->retrans_segs = tp->retrans_segs;
+	ti->fast_retrans = tp->fast_retrans;
+	ti->timeouts = tp->timeouts;
+	ti->bytes_acked = tp->bytes_acked;
+	ti->bytes_received = tp->bytes_received;
+	ti->segs_in = tp->segs_in;
+	ti->segs_out = tp->segs_out;
+	return 0;
+}
+
+int us_rx_peek(struct us_sock *so, struct us_iov iov[2])
+{
+	struct tcp_pcb *tp = so->tcp;
+
+	if (!tp)
+		return -ENOTCONN;
+	return ring_data_iov(&tp->rcv, 0, ring_used(&tp->rcv), iov);
+}
+
+int us_rx_consume(struct us_sock *so, size_t n, uint64_t now)
+{
+	struct tcp_pcb *tp = so->tcp;
+
+	if (!tp)
+		return -ENOTCONN;
+	if (n > ring_used(&tp->rcv))
+		return -EINVAL;
+	so->stack->now = now;
+	tcp_consume(tp, (uint32_t)n);
+	stack_finish(so->stack);
+	return 0;
+}
+
+int us_tx_space(struct us_sock *so, struct us_iov iov[2])
+{
+	struct tcp_pcb *tp = so->tcp;
+
+	if (!tp || !tp->snd.buf)
+		return -ENOTCONN;
+	return ring_space_iov(&tp->snd, iov);
+}
+
+int us_tx_commit(struct us_sock *so, size_t n, uint64_t now)
+{
+	struct tcp_pcb *tp = so->tcp;
+
+	if (!tp)
+		return -ENOTCONN;
+	if (n > ring_space(&tp->snd))
+		return -EINVAL;
+	if (tp->shut_wr || (tp->state != US_TCP_ESTABLISHED && tp->state != US_TCP_CLOSE_WAIT))
+		return -EPIPE;
+	so->stack->now = now;
+	tp->snd.head += (uint32_t)n;
+	tcp_output(tp);
+	stack_finish(so->stack);
+	return 0;
+}
