@@ -98,6 +98,9 @@
 	X(tcp_reno_recoveries)                                                 \
 	X(tcp_recovery_partial_acks)                                           \
 	X(tcp_timeouts)                                                        \
+	X(tcp_lost_retrans)                                                    \
+	X(tcp_tlp_probes)                                                      \
+	X(tcp_limited_transmits)                                               \
 	X(tcp_syn_retrans)                                                     \
 	X(tcp_synack_retrans)                                                  \
 	X(tcp_challenge_acks)                                                  \

@@ -25,6 +25,7 @@ enum tcp_timer_id {
 	TCPT_DELACK,  /* delayed ACK */
 	TCPT_KEEP,    /* keepalive, and connection-establishment give-up */
 	TCPT_2MSL,    /* TIME_WAIT, and FIN_WAIT_2 after close */
+	TCPT_TLP,     /* tail loss probe (RFC 8985 §7) */
 	TCPT_N
 };
 
@@ -51,6 +52,8 @@ enum tcp_timer_id {
 #define TCP_MAX_SACKED 32             /* scoreboard ranges */
 #define TCP_DUPTHRESH 3               /* RFC 5681 §3.2, RFC 6675 DupThresh */
 #define TCP_CHALLENGE_PER_SEC 1000    /* RFC 5961 §7 rate limit */
+#define TCP_TLP_MIN (10 * US_MSEC)    /* RFC 8985 §7.2, as Linux */
+#define TCP_WCDELACK (200 * US_MSEC)  /* RFC 8985 WCDelAckT */
 
 struct tcp_range {
 	uint32_t start, end;
@@ -112,9 +115,12 @@ struct tcp_pcb {
 	enum us_cc cc_id;
 	uint32_t cwnd, ssthresh;
 	uint32_t dupacks;
+	uint32_t limited_tx;            /* RFC 3042: segments allowed past cwnd */
 	bool in_recovery;
 	uint32_t recover;               /* RFC 6582 "recover" */
 	uint32_t high_rxt;              /* RFC 6675 HighRxt */
+	uint32_t rxt_mark;              /* snd_max when snd_una's hole was resent */
+	bool rxt_mark_valid, tlp_out;
 	uint32_t prior_cwnd;
 	uint64_t last_send;             /* for restart after idle */
 	uint64_t cubic_epoch;
@@ -197,6 +203,7 @@ void tcp_send_synack_cookie(struct us_stack *s, const struct ip4_hdr *ih,
 			    const struct tcp_hdr *th, uint32_t isn, uint16_t mss);
 uint32_t tcp_rcv_window(struct tcp_pcb *tp);
 void tcp_retransmit_una(struct tcp_pcb *tp);
+void tcp_retransmit_last(struct tcp_pcb *tp);
 
 /* tcp_timer.c */
 void tcp_timer_set(struct tcp_pcb *tp, enum tcp_timer_id id, uint64_t when);
@@ -206,6 +213,7 @@ void tcp_timer_fire(struct us_stack *s, struct us_timer *t);
 void tcp_rtt_sample(struct tcp_pcb *tp, uint32_t rtt);
 void tcp_arm_rexmt(struct tcp_pcb *tp);
 void tcp_arm_keepalive(struct tcp_pcb *tp);
+void tcp_arm_tlp(struct tcp_pcb *tp);
 uint32_t tcp_rto_backed_off(const struct tcp_pcb *tp);
 
 /* tcp_sack.c */

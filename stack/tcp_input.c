@@ -285,6 +285,8 @@ static void tcp_ack_advance(struct tcp_pcb *tp, const struct tcp_hdr *th)
 	}
 	tp->backoff = 0;
 	tp->first_rto_at = 0;
+	tp->limited_tx = 0;
+	tp->tlp_out = false;
 	if (SEQ_GT(th->ack, tp->snd_buf_seq)) {
 		if (data > used)
 			data = used; /* the rest was our FIN */
@@ -321,6 +323,9 @@ static void tcp_ack_advance(struct tcp_pcb *tp, const struct tcp_hdr *th)
 			}
 			if (SEQ_LT(tp->high_rxt, tp->snd_una))
 				tp->high_rxt = tp->snd_una;
+			/* The new first hole was resent before this moment. */
+			tp->rxt_mark = tp->snd_max;
+			tp->rxt_mark_valid = SEQ_LT(tp->snd_una, tp->high_rxt);
 		}
 	} else {
 		tp->dupacks = 0;
@@ -331,23 +336,61 @@ static void tcp_ack_advance(struct tcp_pcb *tp, const struct tcp_hdr *th)
 		tcp_timer_clear(tp, TCPT_REXMT);
 	else
 		tcp_timer_set(tp, TCPT_REXMT, s->now + tcp_rto_backed_off(tp));
+	tcp_arm_tlp(tp);
 	tcp_wakeup(tp);
+}
+
+static uint64_t tcp_reo_wnd(const struct tcp_pcb *tp)
+{
+	uint64_t w = tp->srtt / 4;
+
+	return w < US_MSEC ? US_MSEC : w;
 }
 
 static void tcp_dupack(struct tcp_pcb *tp)
 {
 	tp->dupacks++;
 	if (!tp->in_recovery) {
-		/* RFC 5681 §3.2 / RFC 6675 §5: three duplicates, or more
+		uint32_t flight = tp->snd_max - tp->snd_una;
+		uint32_t segs = (flight + tp->mss - 1) / tp->mss, thresh = TCP_DUPTHRESH;
+		bool lost;
+
+		/* RFC 5827 early retransmit: with fewer than four segments
+		 * out (cwnd or the data allows no more), fewer suffice. */
+		if (segs < 4)
+			thresh = segs > 1 ? segs - 1 : 1;
+		/* RFC 5681 §3.2 / RFC 6675 §5: DupThresh duplicates, or more
 		 * than (DupThresh-1)*SMSS SACKed above snd_una.  RFC 6582 §4.1:
 		 * not for duplicates left over from before the last timeout. */
-		bool lost = tp->dupacks >= TCP_DUPTHRESH ||
-			    (tp->sack_ok && tp->sacked_bytes > (TCP_DUPTHRESH - 1) * (uint32_t)tp->mss);
-
-		if (lost && SEQ_GEQ(tp->snd_una, tp->recover))
+		lost = tp->dupacks >= thresh ||
+		       (tp->sack_ok && tp->sacked_bytes > (thresh - 1) * (uint32_t)tp->mss);
+		if (lost && SEQ_GEQ(tp->snd_una, tp->recover)) {
+			tp->limited_tx = 0;
 			tcp_cc_enter_recovery(tp);
+		} else {
+			if (tp->dupacks <= 2)
+				tp->limited_tx = tp->dupacks; /* RFC 3042 */
+			/* RACK's reordering window (RFC 8985 §6.2): if the hole
+			 * is still there a quarter RTT later, it is lost. */
+			if (tp->sacked_bytes)
+				tcp_timer_set(tp, TCPT_TLP, tp->s->now + tcp_reo_wnd(tp));
+		}
 	} else if (!tp->sack_ok) {
 		tp->cwnd += tp->mss; /* RFC 5681 §3.2 step 4: inflate */
+	}
+}
+
+/* A retransmission of the first hole was itself lost if data sent after
+ * it has been SACKed (by DupThresh segments, for reordering): send the
+ * holes again (the idea of RFC 8985's RACK, without per-segment times). */
+static void tcp_lost_retransmit(struct tcp_pcb *tp)
+{
+	if (!tp->in_recovery || !tp->sack_ok || !tp->rxt_mark_valid)
+		return;
+	if (SEQ_GT(tp->high_sacked, tp->rxt_mark + TCP_DUPTHRESH * (uint32_t)tp->mss)) {
+		US_INC(tp->s, tcp_lost_retrans);
+		tp->rxt_mark_valid = false;
+		tp->high_rxt = tp->snd_una;
 	}
 }
 
@@ -528,8 +571,10 @@ static void tcp_segment(struct tcp_pcb *tp, const struct tcp_hdr *th, const uint
 				sock_wakeup(l->so);
 		}
 	}
-	if (tp->sack_ok && th->opt.nsack)
+	if (tp->sack_ok && th->opt.nsack) {
 		tcp_sack_update(tp, &th->opt);
+		tcp_lost_retransmit(tp);
+	}
 	if (SEQ_GT(th->ack, tp->snd_una)) {
 		tcp_ack_advance(tp, th);
 	} else if (th->ack == tp->snd_una && plen == 0 && !fin && tp->snd_max != tp->snd_una &&

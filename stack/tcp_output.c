@@ -188,6 +188,22 @@ void tcp_retransmit_una(struct tcp_pcb *tp)
 	tcp_resend(tp, tp->snd_una, len);
 	if (SEQ_GT(tp->snd_una + len, tp->high_rxt))
 		tp->high_rxt = tp->snd_una + len;
+	tp->rxt_mark = tp->snd_max;
+	tp->rxt_mark_valid = true;
+	tcp_arm_tlp(tp);
+}
+
+/* The tail loss probe's fallback: the last segment sent, again. */
+void tcp_retransmit_last(struct tcp_pcb *tp)
+{
+	uint32_t end = tcp_data_end(tp), last = SEQ_MIN(end, tp->snd_max);
+	uint32_t seq = SEQ_GT(last, tp->snd_una + tp->mss) ? last - tp->mss : tp->snd_una;
+
+	if (SEQ_LT(seq, tp->snd_buf_seq))
+		seq = tp->snd_buf_seq;
+	if (SEQ_LEQ(last, seq) && !(tp->fin_pending && SEQ_GT(tp->snd_max, end)))
+		return;
+	tcp_resend(tp, seq, SEQ_GT(last, seq) ? last - seq : 0);
 }
 
 /* RFC 6675 §4 NextSeg() rule 1 and the loop of §5 step (C): retransmit
@@ -213,6 +229,11 @@ static void tcp_sack_rexmit(struct tcp_pcb *tp)
 			return;
 		tcp_resend(tp, seq, len);
 		tp->high_rxt = seq + len;
+		if (seq == tp->snd_una) {
+			tp->rxt_mark = tp->snd_max;
+			tp->rxt_mark_valid = true;
+			tcp_arm_tlp(tp);
+		}
 	}
 }
 
@@ -242,11 +263,18 @@ void tcp_output(struct tcp_pcb *tp)
 			tp->snd_nxt = SEQ_MIN(lim, tp->snd_max);
 		rexmit = SEQ_LT(tp->snd_nxt, tp->snd_max);
 		avail = SEQ_GT(end, tp->snd_nxt) ? end - tp->snd_nxt : 0;
-		wnd = tp->snd_wnd < tp->cwnd ? tp->snd_wnd : tp->cwnd;
+		wnd = tp->cwnd + tp->limited_tx * tp->mss;
+		if (tp->snd_wnd < wnd)
+			wnd = tp->snd_wnd;
 		if (tp->in_recovery && tp->sack_ok) {
 			uint32_t pipe = tcp_pipe(tp);
 
 			usable = tp->cwnd > pipe ? tp->cwnd - pipe : 0;
+			/* Round half a segment up: keeps the ACK clock going
+			 * in a small window (RFC 6675 §5 step (C) uses >= 1 SMSS
+			 * of cwnd - pipe; small windows would otherwise idle). */
+			if (usable >= tp->mss / 2 && usable < tp->mss)
+				usable = tp->mss;
 			if (SEQ_LT(tp->snd_una + tp->snd_wnd, tp->snd_nxt + usable))
 				usable = SEQ_GT(tp->snd_una + tp->snd_wnd, tp->snd_nxt)
 						 ? tp->snd_una + tp->snd_wnd - tp->snd_nxt
@@ -302,9 +330,14 @@ void tcp_output(struct tcp_pcb *tp)
 		tcp_xmit(tp, tp->snd_nxt, len, flags);
 		sent = true;
 		tp->snd_nxt += len + (fin ? 1 : 0);
-		if (SEQ_GT(tp->snd_nxt, tp->snd_max))
+		if (SEQ_GT(tp->snd_nxt, tp->snd_max)) {
+			if (SEQ_GT(tp->snd_nxt, tp->snd_una + tp->cwnd) && tp->limited_tx)
+				US_INC(tp->s, tcp_limited_transmits);
 			tp->snd_max = tp->snd_nxt;
+		}
 		tcp_arm_rexmt(tp);
+		if (tp->tmr[TCPT_TLP] == US_TIME_NEVER)
+			tcp_arm_tlp(tp);
 		if (fin || tp->zero_window_probe)
 			break;
 	}

@@ -80,6 +80,78 @@ void tcp_arm_rexmt(struct tcp_pcb *tp)
 		tcp_timer_set(tp, TCPT_REXMT, tp->s->now + tcp_rto_backed_off(tp));
 }
 
+/* RFC 8985 §7.2: PTO = 2*SRTT, plus the worst-case delayed ACK when a
+ * single segment is in flight, and never past the RTO. */
+void tcp_arm_tlp(struct tcp_pcb *tp)
+{
+	uint64_t pto, rto_at = tp->tmr[TCPT_REXMT];
+
+	if (tp->in_recovery) {
+		/* In recovery the same timer watches the retransmission of
+		 * the first hole: RTT plus a reordering window (RFC 8985 §6.3). */
+		uint64_t w = tp->srtt / 4 < US_MSEC ? US_MSEC : tp->srtt / 4;
+
+		if (tp->sack_ok && tp->rxt_mark_valid)
+			tcp_timer_set(tp, TCPT_TLP, tp->s->now + tp->srtt + w + US_MSEC);
+		else
+			tcp_timer_clear(tp, TCPT_TLP);
+		return;
+	}
+	if (!tp->rtt_valid || tp->tlp_out || tp->snd_max == tp->snd_una ||
+	    tp->state != US_TCP_ESTABLISHED) {
+		tcp_timer_clear(tp, TCPT_TLP);
+		return;
+	}
+	pto = 2ull * tp->srtt;
+	if (tp->snd_max - tp->snd_una <= tp->mss)
+		pto += TCP_WCDELACK;
+	if (pto < TCP_TLP_MIN)
+		pto = TCP_TLP_MIN;
+	if (rto_at != US_TIME_NEVER && tp->s->now + pto >= rto_at) {
+		tcp_timer_clear(tp, TCPT_TLP);
+		return;
+	}
+	tcp_timer_set(tp, TCPT_TLP, tp->s->now + pto);
+}
+
+/* RFC 8985 §7.3: send one new segment if possible, else the last one
+ * again, so that a lost tail is repaired by SACK/dupacks, not the RTO. */
+static void tcp_tlp_fire(struct tcp_pcb *tp)
+{
+	uint32_t cwnd = tp->cwnd;
+
+	if (tp->in_recovery && tp->sack_ok && tp->rxt_mark_valid && SEQ_LT(tp->snd_una, tp->high_rxt)) {
+		/* The first hole's retransmission had its RTT and more: it
+		 * was lost too.  Resend the holes. */
+		US_INC(tp->s, tcp_lost_retrans);
+		tp->rxt_mark_valid = false;
+		tp->high_rxt = tp->snd_una;
+		tcp_output(tp);
+		return;
+	}
+	if (tp->in_recovery || tp->snd_max == tp->snd_una || tp->state != US_TCP_ESTABLISHED)
+		return;
+	/* The reordering window ran out with SACKed data above the hole. */
+	if (tp->sack_ok && tp->sacked_bytes && SEQ_GEQ(tp->snd_una, tp->recover)) {
+		tp->limited_tx = 0;
+		tcp_cc_enter_recovery(tp);
+		return;
+	}
+	US_INC(tp->s, tcp_tlp_probes);
+	tp->tlp_out = true;
+	if (SEQ_GT(tp->snd_buf_seq + ring_used(&tp->snd), tp->snd_max) &&
+	    tp->snd_wnd > tp->snd_max - tp->snd_una) {
+		uint32_t seq = tp->snd_max;
+
+		tp->cwnd = tp->snd_max - tp->snd_una + tp->mss;
+		tcp_output(tp);
+		tp->cwnd = cwnd;
+		if (tp->snd_max != seq)
+			return;
+	}
+	tcp_retransmit_last(tp);
+}
+
 void tcp_arm_keepalive(struct tcp_pcb *tp)
 {
 	if (tp->keepalive &&
@@ -235,6 +307,9 @@ void tcp_timer_fire(struct us_stack *s, struct us_timer *t)
 		case TCPT_KEEP:
 			if (tcp_keep_timeout(tp))
 				return;
+			break;
+		case TCPT_TLP:
+			tcp_tlp_fire(tp);
 			break;
 		case TCPT_2MSL:
 			/* TIME_WAIT over, or an orphan stuck in FIN_WAIT_2. */
