@@ -695,6 +695,13 @@ void tcp_input(struct us_stack *s, const struct ip4_hdr *ih, const uint8_t *pkt)
 		return;
 	}
 	tp = tcp_lookup(s, ih->dst, th.dport, ih->src, th.sport);
+	if (tp && tp->state == US_TCP_TIME_WAIT && (th.flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN &&
+	    SEQ_GT(th.seq, tp->rcv_nxt) && tcp_lookup_listener(s, th.dport)) {
+		/* RFC 9293 §3.10.7.4 / RFC 6191: a new SYN above the old
+		 * sequence space may reopen a connection in TIME-WAIT. */
+		tcp_close_pcb(tp, 0);
+		tp = NULL;
+	}
 	if (tp) {
 		tcp_segment(tp, &th, p + th.hlen, (uint32_t)(len - th.hlen));
 		return;

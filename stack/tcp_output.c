@@ -344,7 +344,7 @@ void tcp_output(struct tcp_pcb *tp)
 	if (tp->ack_now)
 		tcp_send_ack(tp);
 	/* Window closed with data waiting and nothing in flight: persist. */
-	if (tp->snd_wnd == 0 && tp->snd_una == tp->snd_max && ring_used(&tp->snd) &&
+	if (tp->snd_wnd == 0 && SEQ_LEQ(tp->snd_max, tp->snd_una + 1) && ring_used(&tp->snd) &&
 	    tp->tmr[TCPT_REXMT] == US_TIME_NEVER)
 		tcp_timer_set(tp, TCPT_REXMT, tp->s->now + tcp_rto_backed_off(tp));
 }

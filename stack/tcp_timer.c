@@ -172,6 +172,7 @@ static void tcp_persist(struct tcp_pcb *tp)
 	uint64_t t = (uint64_t)tp->rto << (tp->backoff < 16 ? tp->backoff : 16);
 
 	US_INC(tp->s, tcp_zero_window_probes);
+	tp->snd_nxt = tp->snd_una; /* the same byte again */
 	tp->zero_window_probe = true;
 	tcp_output(tp);
 	tp->zero_window_probe = false;
@@ -202,9 +203,11 @@ static bool tcp_rexmt_timeout(struct tcp_pcb *tp)
 		limit = TCP_DATA_RETRIES;
 	if (!tp->first_rto_at)
 		tp->first_rto_at = s->now;
-	/* Persist: the window is closed and nothing is in flight. */
-	if (tp->snd_wnd == 0 && tp->snd_una == tp->snd_max && tp->state >= US_TCP_ESTABLISHED &&
-	    ring_used(&tp->snd) > 0) {
+	/* Persist: the window is closed and nothing but a probe byte is in
+	 * flight.  RFC 1122 §4.2.2.17: probing goes on as long as the peer
+	 * answers (only the user timeout ends it). */
+	if (tp->snd_wnd == 0 && SEQ_LEQ(tp->snd_max, tp->snd_una + 1) &&
+	    tp->state >= US_TCP_ESTABLISHED && ring_used(&tp->snd) > 0) {
 		if (tcp_user_timeout_hit(tp))
 			goto giveup;
 		tcp_persist(tp);
