@@ -10,6 +10,7 @@
 	X(link_rx)                                                             \
 	X(link_tx)                                                             \
 	X(link_tx_err)                                                         \
+	X(link_drop_ipv6)                                                      \
 	X(eth_rx)                                                              \
 	X(eth_tx)                                                              \
 	X(eth_drop_trunc)                                                      \

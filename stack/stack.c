@@ -91,6 +91,8 @@ void us_input(struct us_stack *s, const uint8_t *frame, size_t len, uint64_t now
 	US_INC(s, link_rx);
 	if (s->cfg.mode == US_LINK_ETHER)
 		eth_input(s, frame, len);
+	else if (len && frame[0] >> 4 == 6)
+		US_INC(s, link_drop_ipv6); /* the kernel's own IPv6 on a TUN */
 	else
 		ip4_input(s, frame, len);
 	stack_finish(s);
