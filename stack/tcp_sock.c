@@ -568,3 +568,59 @@ int us_tx_commit(struct us_sock *so, size_t n, uint64_t now)
 	stack_finish(so->stack);
 	return 0;
 }
+
+static int tcp_ring_move(struct us_ring *r, uint8_t *mem, uint32_t size, uint32_t want_size)
+{
+	if (size == 0 || (size & (size - 1)) || size < TCP_BUF_MIN || size > TCP_BUF_MAX)
+		return -EINVAL;
+	if (r->buf) {
+		/* Same size: the bytes keep their positions. */
+		if (size != r->size && (ring_used(r) || want_size))
+			return -EINVAL;
+		if (size == r->size)
+			memcpy(mem, r->buf, size);
+		if (r->owned)
+			free(r->buf);
+	} else {
+		r->head = r->tail = 0;
+	}
+	r->buf = mem;
+	r->size = size;
+	r->mask = size - 1;
+	r->owned = false;
+	return 0;
+}
+
+int us_sock_attach_rings(struct us_sock *so, uint8_t *rx, uint32_t rx_size, uint8_t *tx,
+			 uint32_t tx_size)
+{
+	struct tcp_pcb *tp = so->tcp;
+	int r;
+
+	if (so->type != US_SOCK_STREAM || !tp)
+		return -EOPNOTSUPP;
+	/* Out-of-order data lives in the receive ring past its head, so a
+	 * ring with content is only moved to one of the same size. */
+	if ((r = tcp_ring_move(&tp->rcv, rx, rx_size, tp->rcv.buf && (ring_used(&tp->rcv) || tp->nooo))) < 0)
+		return r;
+	if ((r = tcp_ring_move(&tp->snd, tx, tx_size, 0)) < 0)
+		return r;
+	so->rcvbuf = rx_size;
+	so->sndbuf = tx_size;
+	return 0;
+}
+
+int us_ring_state(const struct us_sock *so, struct us_ring_state *rs)
+{
+	const struct tcp_pcb *tp = so->tcp;
+
+	if (so->type != US_SOCK_STREAM || !tp)
+		return -EOPNOTSUPP;
+	rs->rx_size = tp->rcv.buf ? tp->rcv.size : 0;
+	rs->tx_size = tp->snd.buf ? tp->snd.size : 0;
+	rs->rx_head = tp->rcv.head;
+	rs->rx_tail = tp->rcv.tail;
+	rs->tx_head = tp->snd.head;
+	rs->tx_tail = tp->snd.tail;
+	return 0;
+}

@@ -166,6 +166,20 @@ int us_tx_space(struct us_sock *so, struct us_iov iov[2]);
 /* n bytes were written into the space from us_tx_space(): send them. */
 int us_tx_commit(struct us_sock *so, size_t n, uint64_t now);
 
+/* Give a stream socket's buffers new memory (e.g. memory shared with the
+ * program): rx/tx sizes must be powers of two.  Whatever the buffers
+ * hold is copied over (the sizes must then equal the current ones, see
+ * us_ring_sizes).  The caller keeps the memory alive until us_close(). */
+int us_sock_attach_rings(struct us_sock *so, uint8_t *rx, uint32_t rx_size, uint8_t *tx,
+			 uint32_t tx_size);
+/* Current ring sizes (0 if not yet allocated) and their free-running
+ * indices: rx head/tail, tx head/tail. */
+struct us_ring_state {
+	uint32_t rx_size, tx_size;
+	uint32_t rx_head, rx_tail, tx_head, tx_tail;
+};
+int us_ring_state(const struct us_sock *so, struct us_ring_state *rs);
+
 enum us_sockopt {
 	US_SO_RCVBUF,       /* bytes */
 	US_SO_SNDBUF,       /* bytes */

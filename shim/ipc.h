@@ -1,0 +1,161 @@
+/* ipc.h - the wire protocol between libustack.so (the shim, in the program)
+ * and ustackd.  Shared by shim/ and daemon/; nothing here trusts the other
+ * side: every length, index and enum is checked by the receiver.
+ *
+ * Channels
+ *  1. The control connection: one AF_UNIX SOCK_SEQPACKET connection per
+ *     process to the daemon's control socket ($USTACK_SOCKET, default
+ *     /run/ustack/ustackd.sock), opened lazily at the first socket() call
+ *     (and again in a child after fork).  It starts with IPC_HELLO; it
+ *     carries IPC_SOCKET requests.  The daemon checks SO_PEERCRED.
+ *  2. One socket channel per ustack socket: the program's end of a
+ *     SOCK_SEQPACKET socketpair whose other end ustackd holds.  That end IS
+ *     the program's socket file descriptor (a real kernel fd: dup, fork,
+ *     exec, FD_SETSIZE, SCM_RIGHTS all behave).  When the last copy is
+ *     closed (or the program dies), ustackd sees the hang-up and closes or
+ *     resets the connection.  Per-socket requests (bind, connect, ...) go
+ *     over it; ustackd sends wake-ups on it.
+ *  3. Shared memory per socket: a memfd (sealed F_SEAL_SHRINK|F_SEAL_GROW)
+ *     passed with the socket fd, mapped by both sides:
+ *       [0, 4096)                     struct ipc_shm (indices, readiness)
+ *       [4096, 4096 + rx_size)        receive ring (stream sockets)
+ *       [4096 + rx_size, + tx_size)   send ring (stream sockets)
+ *     The rings ARE the TCP receive and send buffers of the stack core
+ *     (us_sock_attach_rings): data is copied once between the program and
+ *     the ring, once between the ring and the frame.
+ *
+ * Messages: every message on channels 1 and 2 is one SEQPACKET record:
+ * struct ipc_msg followed by `len` payload bytes (len <= IPC_MAX_PAYLOAD).
+ * File descriptors travel as SCM_RIGHTS with IPC_SOCKET and IPC_ACCEPT
+ * replies only.  A request's reply has the same type with IPC_F_REPLY set,
+ * the same seq, and `status` = 0 / positive value or a negative errno.
+ *
+ * Stream data path (no message per write):
+ *   program send():  copy into tx ring at tx_head, then publish tx_head
+ *                    (release store); if the daemon asked (want_doorbell),
+ *                    or the ring was empty before, send IPC_DOORBELL.
+ *   ustackd:         on IPC_DOORBELL read tx_head ONCE, check
+ *                    0 <= tx_head - tx_committed <= tx_size - in flight,
+ *                    us_tx_commit(delta); when the stack frees send space
+ *                    it publishes tx_tail.
+ *   ustackd receive: the stack writes into the rx ring; ustackd publishes
+ *                    rx_head and the readiness bits.
+ *   program recv():  copy out from rx_tail, publish rx_tail; if the daemon
+ *                    asked (want_doorbell: the window was small), send
+ *                    IPC_DOORBELL so ustackd can us_rx_consume() and open
+ *                    the window.
+ * Readiness: ustackd keeps `events` (US_EV_* bits) current.  A program
+ * about to block stores the bits it waits for in `want` (seq_cst), then
+ * re-reads `events`; if still not ready it waits for its fd to become
+ * readable (poll/epoll on the real fd).  ustackd, when `events & want`
+ * becomes non-zero, clears `want` and sends one IPC_WAKE message.  The shim
+ * drains IPC_WAKE messages (non-blocking) before re-checking.  So wake-ups
+ * happen only on edges and only when asked; nothing spins.
+ */
+#ifndef USTACK_IPC_H
+#define USTACK_IPC_H
+
+#include <stdint.h>
+
+#define IPC_MAGIC 0x4b545355u /* "USTK" little-endian */
+#define IPC_VERSION 1
+#define IPC_MAX_PAYLOAD 65600u /* a UDP datagram and its header */
+#define IPC_SHM_HDR 4096u
+#define IPC_RING_MIN 4096u
+#define IPC_RING_MAX (16u << 20)
+
+enum ipc_type {
+	/* control connection */
+	IPC_HELLO = 1,     /* req: ipc_hello; rep: ipc_hello */
+	IPC_SOCKET = 2,    /* req: ipc_socket; rep: ipc_sockinfo + SCM_RIGHTS(fd, memfd) */
+	/* socket channel, program -> ustackd */
+	IPC_BIND = 10,     /* req: ipc_addr */
+	IPC_LISTEN = 11,   /* req: ipc_int (backlog) */
+	IPC_CONNECT = 12,  /* req: ipc_addr; rep status 0 or -EINPROGRESS */
+	IPC_ACCEPT = 13,   /* req: -; rep: ipc_sockinfo (peer) + SCM_RIGHTS(fd, memfd) */
+	IPC_SHUTDOWN = 14, /* req: ipc_int (SHUT_*) */
+	IPC_SETOPT = 15,   /* req: ipc_opt */
+	IPC_GETOPT = 16,   /* req: ipc_opt (val ignored); rep: ipc_opt */
+	IPC_GETNAME = 17,  /* req: ipc_int (0 local, 1 peer); rep: ipc_addr */
+	IPC_TCPINFO = 18,  /* rep: struct us_tcp_info */
+	IPC_SENDTO = 19,   /* req: ipc_dgram + data; rep status = bytes */
+	IPC_RECVFROM = 20, /* req: ipc_dgram (len = buffer size, flags); rep: ipc_dgram + data */
+	IPC_SOERROR = 21,  /* rep status = pending error (positive errno), cleared */
+	IPC_DOORBELL = 30, /* no reply: rings moved, sync them */
+	/* socket channel, ustackd -> program */
+	IPC_WAKE = 40,     /* no reply: events & want became non-zero */
+};
+
+#define IPC_F_REPLY 0x1u
+
+struct ipc_msg {
+	uint32_t magic;
+	uint16_t type;
+	uint16_t flags;
+	uint32_t seq;
+	int32_t status;
+	uint32_t len;      /* payload bytes after this header */
+	uint32_t reserved;
+};
+
+struct ipc_hello {
+	uint32_t version;
+	uint32_t pid;
+};
+
+struct ipc_socket {
+	uint32_t type;     /* 1 = stream (TCP), 2 = datagram (UDP) */
+	uint32_t reserved;
+};
+
+struct ipc_addr {
+	uint32_t ip;       /* host byte order */
+	uint16_t port;     /* host byte order */
+	uint16_t reserved;
+};
+
+struct ipc_sockinfo {
+	uint32_t sock_id;
+	uint32_t type;
+	uint32_t rx_size;  /* ring sizes (0 for datagram sockets) */
+	uint32_t tx_size;
+	struct ipc_addr peer; /* IPC_ACCEPT */
+};
+
+struct ipc_int {
+	int32_t val;
+	uint32_t reserved;
+};
+
+struct ipc_opt {
+	int32_t opt;       /* enum us_sockopt */
+	int32_t val;
+};
+
+struct ipc_dgram {
+	struct ipc_addr addr; /* destination (sendto) or source (recvfrom) */
+	int32_t flags;        /* US_MSG_* */
+	uint32_t len;         /* recvfrom: buffer size asked; reply: full datagram length */
+	uint32_t has_addr;    /* sendto: 0 = use the connected peer */
+	uint32_t reserved;
+};
+
+/* The shared header.  Each field has ONE writer; the reader loads it once
+ * per use and validates it.  Indices are free-running byte counts modulo
+ * 2^32 (position = index & (size - 1)). */
+struct ipc_shm {
+	/* written by ustackd */
+	uint32_t rx_head;      /* bytes the stack put in the rx ring */
+	uint32_t tx_tail;      /* bytes the stack took from the tx ring (acked) */
+	uint32_t events;       /* US_EV_* readiness */
+	uint32_t state;        /* enum us_tcp_state (stream) */
+	uint32_t want_doorbell; /* 1: ring a doorbell after the next recv/send */
+	uint32_t daemon_pad[11];
+	/* written by the program */
+	uint32_t rx_tail;      /* bytes the program consumed */
+	uint32_t tx_head;      /* bytes the program produced */
+	uint32_t want;         /* US_EV_* bits the program waits for */
+	uint32_t prog_pad[13];
+};
+
+#endif
