@@ -9,6 +9,9 @@
 
 #define TCP_PAWS_IDLE (24ull * 24 * 3600 * US_SEC) /* RFC 7323 §5.5 */
 
+static void tcp_segment(struct tcp_pcb *tp, const struct tcp_hdr *th, const uint8_t *data,
+			uint32_t plen);
+
 static void tcp_challenge_ack(struct tcp_pcb *tp)
 {
 	if (!tcp_challenge_ok(tp->s))
@@ -161,7 +164,9 @@ static void tcp_listen_input(struct tcp_pcb *l, const struct ip4_hdr *ih, const 
 		l->acceptq_len++;
 		if (l->so)
 			sock_wakeup(l->so);
-		(void)data;
+		/* RFC 9293 §3.10.7.4: text on the completing ACK is queued. */
+		if (plen || (th->flags & TCP_FIN))
+			tcp_segment(tp, th, data, (uint32_t)plen);
 		return;
 	}
 	if (!(th->flags & TCP_SYN) || (th->flags & TCP_ACK)) {
@@ -271,12 +276,19 @@ static bool tcp_fin_acked(const struct tcp_pcb *tp)
 	       tp->snd_una == tp->snd_max;
 }
 
+static bool tcp_cwnd_limited(const struct tcp_pcb *tp, uint32_t flight)
+{
+	if (tp->cwnd < tp->ssthresh)
+		return 2 * flight >= tp->cwnd;
+	return flight + 3u * tp->mss >= tp->cwnd;
+}
+
 /* New data acknowledged: free the send ring, measure, grow cwnd or move
  * through recovery. */
 static void tcp_ack_advance(struct tcp_pcb *tp, const struct tcp_hdr *th)
 {
 	struct us_stack *s = tp->s;
-	uint32_t acked = th->ack - tp->snd_una;
+	uint32_t acked = th->ack - tp->snd_una, flight_before = tp->snd_max - tp->snd_una;
 	uint32_t data = th->ack - tp->snd_buf_seq, used = ring_used(&tp->snd);
 
 	if (tp->rtt_timing && SEQ_GEQ(th->ack, tp->rtt_seq)) {
@@ -329,7 +341,11 @@ static void tcp_ack_advance(struct tcp_pcb *tp, const struct tcp_hdr *th)
 		}
 	} else {
 		tp->dupacks = 0;
-		tp->cc->on_ack(tp, acked);
+		/* Grow cwnd only while it limits the sender (RFC 7661 §4.3;
+		 * as Linux's tcp_is_cwnd_limited): at least half used in slow
+		 * start, nearly all of it otherwise. */
+		if (tcp_cwnd_limited(tp, flight_before))
+			tp->cc->on_ack(tp, acked);
 	}
 	/* RFC 6298 §5.2-5.3 */
 	if (tp->snd_una == tp->snd_max)
@@ -481,6 +497,30 @@ static void tcp_segment(struct tcp_pcb *tp, const struct tcp_hdr *th, const uint
 		tcp_send_syn(tp);
 		return;
 	}
+	/* Simultaneous open (RFC 9293 figure 8, line 6): the peer's SYN-ACK
+	 * acknowledges our SYN; its SYN repeats one we already have. */
+	if (tp->state == US_TCP_SYN_RECEIVED &&
+	    (th->flags & (TCP_SYN | TCP_ACK | TCP_RST)) == (TCP_SYN | TCP_ACK) && seq == tp->irs &&
+	    th->ack == tp->iss + 1) {
+		tp->snd_wnd = th->win; /* unscaled in a SYN */
+		tp->max_sndwnd = tp->snd_wnd;
+		tp->snd_wl1 = seq;
+		tp->snd_wl2 = th->ack;
+		tp->snd_una = th->ack;
+		tcp_established(tp);
+		tp->ack_now = true;
+		tcp_output(tp);
+		return;
+	}
+	/* RFC 9293 §3.10.7.4 SYN-RECEIVED: an ACK outside (SND.UNA, SND.NXT]
+	 * gets <SEQ=SEG.ACK><CTL=RST>. */
+	if (tp->state == US_TCP_SYN_RECEIVED && (th->flags & (TCP_ACK | TCP_RST | TCP_SYN)) == TCP_ACK &&
+	    !(SEQ_GT(th->ack, tp->snd_una) && SEQ_LEQ(th->ack, tp->snd_max))) {
+		struct ip4_hdr ih = {.src = tp->raddr, .dst = tp->laddr};
+
+		tcp_rst_for(s, &ih, th, plen);
+		return;
+	}
 	/* RFC 7323 §5.3: PAWS. */
 	if (tp->ts_ok && th->opt.has_ts && !(th->flags & TCP_RST) &&
 	    (int32_t)(th->opt.tsval - tp->ts_recent) < 0 &&
@@ -492,11 +532,17 @@ static void tcp_segment(struct tcp_pcb *tp, const struct tcp_hdr *th, const uint
 	}
 	if (!tcp_acceptable(tp, seq, seglen)) {
 		if (!(th->flags & TCP_RST)) {
-			/* Keepalive probes land here and are answered. */
+			/* Keepalive probes land here and are answered.  In
+			 * TIME-WAIT a repeated FIN restarts 2*MSL. */
+			if (tp->state == US_TCP_TIME_WAIT && fin)
+				tcp_timer_set(tp, TCPT_2MSL, s->now + s->cfg.tcp_time_wait);
 			tp->ack_now = true;
 			tcp_output(tp);
 		}
-		US_INC(s, tcp_drop_out_of_window);
+		if (seglen && SEQ_LEQ(seq + seglen, tp->rcv_nxt))
+			US_INC(s, tcp_dup_data_segs);
+		else
+			US_INC(s, tcp_drop_out_of_window);
 		return;
 	}
 	tp->last_rx = s->now;
@@ -578,7 +624,9 @@ static void tcp_segment(struct tcp_pcb *tp, const struct tcp_hdr *th, const uint
 	if (SEQ_GT(th->ack, tp->snd_una)) {
 		tcp_ack_advance(tp, th);
 	} else if (th->ack == tp->snd_una && plen == 0 && !fin && tp->snd_max != tp->snd_una &&
-		   ((uint32_t)th->win << tp->snd_wscale) == tp->snd_wnd) {
+		   ((uint32_t)th->win << tp->snd_wscale) == tp->snd_wnd && tp->snd_wnd != 0) {
+		/* RFC 5681 §2 duplicate ACK (answers to zero-window probes
+		 * are not: the window is closed). */
 		tcp_dupack(tp);
 	}
 	/* Window update (RFC 9293 §3.10.7.4, fifth check). */

@@ -32,8 +32,11 @@ uint32_t tcp_rcv_window(struct tcp_pcb *tp)
 	return space;
 }
 
-/* Build and send one segment: `len` payload bytes from sequence `seq`. */
-static int tcp_xmit(struct tcp_pcb *tp, uint32_t seq, uint32_t len, uint8_t flags)
+/* Build and send one segment: up to `len` payload bytes from sequence
+ * `seq`.  Returns the payload bytes sent (SACK blocks may leave less room)
+ * and sets *fin_sent if the FIN went with it. */
+static uint32_t tcp_xmit_seg(struct tcp_pcb *tp, uint32_t seq, uint32_t len, uint8_t flags,
+			     bool *fin_sent)
 {
 	struct us_stack *s = tp->s;
 	uint8_t *l4 = s->txbuf + US_TX_L4_OFF;
@@ -42,7 +45,6 @@ static int tcp_xmit(struct tcp_pcb *tp, uint32_t seq, uint32_t len, uint8_t flag
 			    .tos = tp->tos, .ttl = tp->ttl, .df = true};
 	size_t hl;
 	uint32_t wnd;
-	int r;
 
 	memset(&th, 0, sizeof(th));
 	th.sport = tp->lport;
@@ -86,6 +88,18 @@ static int tcp_xmit(struct tcp_pcb *tp, uint32_t seq, uint32_t len, uint8_t flag
 			tp->rcv_adv = tp->rcv_nxt + ((uint32_t)th.win << tp->rcv_wscale);
 	}
 	hl = TCP_HLEN + tcp_opts_len(&th.opt);
+	/* tp->mss leaves room for timestamps only; SACK blocks take payload
+	 * room (as Linux's tcp_current_mss), so the packet fits the MTU. */
+	if (len && !(flags & TCP_SYN)) {
+		uint32_t room = tp->mss + TCP_HLEN + (tp->ts_ok ? 12u : 0u);
+
+		room = room > hl ? room - (uint32_t)hl : 1;
+		if (len > room) {
+			len = room;
+			th.flags &= (uint8_t)~TCP_FIN; /* the FIN follows the last byte */
+			flags = th.flags;
+		}
+	}
 	if (len)
 		ring_get_at(&tp->snd, seq - tp->snd_buf_seq, l4 + hl, len);
 	tcp_build(l4, &th, len, tx.src, tx.dst);
@@ -98,7 +112,9 @@ static int tcp_xmit(struct tcp_pcb *tp, uint32_t seq, uint32_t len, uint8_t flag
 			      flags & TCP_PSH ? "P" : "", flags & TCP_ACK ? "." : "", seq,
 			      th.ack, th.win, len);
 	}
-	r = ip4_output(s, &tx, l4, hl + len);
+	(void)ip4_output(s, &tx, l4, hl + len);
+	if (fin_sent)
+		*fin_sent = (flags & TCP_FIN) != 0;
 	US_INC(s, tcp_tx);
 	tp->segs_out++;
 	if (len) {
@@ -115,7 +131,12 @@ static int tcp_xmit(struct tcp_pcb *tp, uint32_t seq, uint32_t len, uint8_t flag
 			tcp_timer_clear(tp, TCPT_DELACK);
 	}
 	tp->last_send = s->now;
-	return r;
+	return len;
+}
+
+static void tcp_xmit(struct tcp_pcb *tp, uint32_t seq, uint32_t len, uint8_t flags)
+{
+	tcp_xmit_seg(tp, seq, len, flags, NULL);
 }
 
 void tcp_send_ack(struct tcp_pcb *tp)
@@ -156,8 +177,9 @@ static uint32_t tcp_data_end(const struct tcp_pcb *tp)
 	return tp->snd_buf_seq + ring_used(&tp->snd);
 }
 
-/* Sends the segment [seq, seq+len) again, with the FIN if it ends there. */
-static void tcp_resend(struct tcp_pcb *tp, uint32_t seq, uint32_t len)
+/* Sends the segment [seq, seq+len) again, with the FIN if it ends there.
+ * Returns the payload bytes that went. */
+static uint32_t tcp_resend(struct tcp_pcb *tp, uint32_t seq, uint32_t len)
 {
 	uint8_t flags = TCP_ACK;
 	uint32_t end = tcp_data_end(tp);
@@ -168,7 +190,7 @@ static void tcp_resend(struct tcp_pcb *tp, uint32_t seq, uint32_t len)
 		flags |= TCP_PSH;
 	US_INC(tp->s, tcp_retrans_segs);
 	tp->retrans_segs++;
-	tcp_xmit(tp, seq, len, flags);
+	return tcp_xmit_seg(tp, seq, len, flags, NULL);
 }
 
 /* Fast retransmit: the first unacknowledged segment (RFC 5681 §3.2 step
@@ -185,7 +207,7 @@ void tcp_retransmit_una(struct tcp_pcb *tp)
 	}
 	if (len == 0 && !(tp->fin_pending && SEQ_GT(tp->snd_max, end)))
 		return;
-	tcp_resend(tp, tp->snd_una, len);
+	len = tcp_resend(tp, tp->snd_una, len);
 	if (SEQ_GT(tp->snd_una + len, tp->high_rxt))
 		tp->high_rxt = tp->snd_una + len;
 	tp->rxt_mark = tp->snd_max;
@@ -227,7 +249,7 @@ static void tcp_sack_rexmit(struct tcp_pcb *tp)
 			len = tp->mss;
 		if (len == 0)
 			return;
-		tcp_resend(tp, seq, len);
+		len = tcp_resend(tp, seq, len);
 		tp->high_rxt = seq + len;
 		if (seq == tp->snd_una) {
 			tp->rxt_mark = tp->snd_max;
@@ -245,7 +267,7 @@ void tcp_output(struct tcp_pcb *tp)
 	if (tp->state == US_TCP_CLOSED || tp->state == US_TCP_LISTEN ||
 	    tp->state == US_TCP_SYN_SENT || tp->state == US_TCP_SYN_RECEIVED ||
 	    tp->state == US_TCP_TIME_WAIT) {
-		if (tp->ack_now && tp->state == US_TCP_TIME_WAIT)
+		if (tp->ack_now && (tp->state == US_TCP_TIME_WAIT || tp->state == US_TCP_SYN_RECEIVED))
 			tcp_send_ack(tp);
 		return;
 	}
@@ -311,8 +333,15 @@ void tcp_output(struct tcp_pcb *tp)
 			 * only when nothing is unacknowledged (or NODELAY); cork
 			 * holds short segments back entirely; and never a
 			 * sliver of the peer's window (SWS avoidance). */
-			if (!full && !(last && (tp->nodelay || idle) && !tp->cork) &&
-			    !(tp->max_sndwnd && len >= tp->max_sndwnd / 2 && !tp->cork))
+			if (!full && !tp->cork && !(last && tp->nodelay) && !idle &&
+			    !(tp->max_sndwnd && len >= tp->max_sndwnd / 2))
+				break;
+			/* Nothing in flight: a short segment (all that is
+			 * queued, or all the window allows) goes now, as
+			 * Linux's Nagle test; otherwise a small window with a
+			 * lost update could wait forever (RFC 1122 §4.2.3.4
+			 * asks for an override timer for this). */
+			if (!full && tp->cork)
 				break;
 		}
 		if (fin)
@@ -327,7 +356,7 @@ void tcp_output(struct tcp_pcb *tp)
 			tp->rtt_seq = tp->snd_nxt + len;
 			tp->rtt_start = tp->s->now;
 		}
-		tcp_xmit(tp, tp->snd_nxt, len, flags);
+		len = tcp_xmit_seg(tp, tp->snd_nxt, len, flags, &fin);
 		sent = true;
 		tp->snd_nxt += len + (fin ? 1 : 0);
 		if (SEQ_GT(tp->snd_nxt, tp->snd_max)) {

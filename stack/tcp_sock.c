@@ -332,10 +332,11 @@ void tcp_usr_close(struct us_sock *so)
 	/* RFC 9293 §3.10.4 ABORT when lingering with a zero timeout, and
 	 * RFC 2525 §2.17: closing with unread data resets the connection. */
 	if (tp->linger == 0 || ring_used(&tp->rcv) > 0) {
+		/* Named as Linux's TCPAbortOnData / TCPAbortOnClose. */
 		if (tp->linger == 0)
-			US_INC(s, tcp_abort_on_close);
-		else
 			US_INC(s, tcp_abort_on_data);
+		else
+			US_INC(s, tcp_abort_on_close);
 		if (tp->state != US_TCP_TIME_WAIT)
 			tcp_send_rst(tp);
 		tcp_close_pcb(tp, 0);

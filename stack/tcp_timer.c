@@ -97,7 +97,7 @@ void tcp_arm_tlp(struct tcp_pcb *tp)
 			tcp_timer_clear(tp, TCPT_TLP);
 		return;
 	}
-	if (!tp->rtt_valid || tp->tlp_out || tp->snd_max == tp->snd_una ||
+	if (!tp->rtt_valid || tp->tlp_out || tp->snd_max == tp->snd_una || tp->snd_wnd == 0 ||
 	    tp->state != US_TCP_ESTABLISHED) {
 		tcp_timer_clear(tp, TCPT_TLP);
 		return;
