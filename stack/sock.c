@@ -285,10 +285,12 @@ void us_sock_foreach(const struct us_stack *s, us_sock_cb cb, void *ctx)
 		if (so->type == US_SOCK_STREAM) {
 			struct us_tcp_info ti;
 
-			if (us_tcp_info(so, &ti) == 0) {
+			struct us_ring_state rs;
+
+			if (us_tcp_info(so, &ti) == 0)
 				si.state = ti.state;
-				si.tx_queued = ti.unacked;
-			}
+			if (us_ring_state(so, &rs) == 0)
+				si.tx_queued = rs.tx_head - rs.tx_tail;
 			si.rx_queued = 0;
 			{
 				struct us_iov iov[2];

@@ -281,6 +281,7 @@ struct us_stack {
 	uint32_t *tcp_port_refs;             /* pcbs per local port */
 	unsigned tcp_count;
 	uint64_t tcp_chal_tokens, tcp_chal_last;
+	uint64_t tcp_cookie_last;            /* when a SYN cookie last went out */
 
 	uint8_t *txbuf;   /* US_TX_L4_OFF + 65535: transport builds here */
 	uint8_t *fragbuf; /* US_TX_L3_OFF + mtu: one fragment at a time */

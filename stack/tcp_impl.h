@@ -78,6 +78,7 @@ struct tcp_pcb {
 	RB_ENTRY(tcp_pcb) node;        /* connection tree (4-tuple) */
 	TAILQ_ENTRY(tcp_pcb) qlink;    /* listener's accept queue */
 	TAILQ_HEAD(, tcp_pcb) acceptq; /* listener: established children */
+	TAILQ_HEAD(, tcp_pcb) synq;    /* listener: children in SYN-RECEIVED */
 	unsigned acceptq_len, synq_len, backlog;
 	bool in_tree, in_acceptq;
 
@@ -173,6 +174,9 @@ struct tcp_pcb *tcp_lookup(struct us_stack *s, uint32_t laddr, uint16_t lport,
 struct tcp_pcb *tcp_lookup_listener(struct us_stack *s, uint16_t lport);
 int tcp_insert(struct tcp_pcb *tp);
 void tcp_state(struct tcp_pcb *tp, enum us_tcp_state st);
+/* A listener's child: into the SYN queue; then on to the accept queue. */
+void tcp_child_link(struct tcp_pcb *l, struct tcp_pcb *tp);
+void tcp_child_established(struct tcp_pcb *tp);
 /* Connection over: report err (0 = none) to the socket, free if orphaned. */
 void tcp_close_pcb(struct tcp_pcb *tp, int err);
 void tcp_pcb_free(struct tcp_pcb *tp);

@@ -112,8 +112,7 @@ static struct tcp_pcb *tcp_child_new(struct tcp_pcb *l, const struct ip4_hdr *ih
 		return NULL;
 	}
 	tp->rcv_wscale = tcp_wscale_for(tp->rcv.size);
-	tp->listener = l;
-	l->synq_len++;
+	tcp_child_link(l, tp);
 	return tp;
 }
 
@@ -129,8 +128,14 @@ static void tcp_listen_input(struct tcp_pcb *l, const struct ip4_hdr *ih, const 
 		return;
 	if ((th->flags & (TCP_ACK | TCP_SYN)) == TCP_ACK) {
 		/* Possibly the ACK that completes a SYN-cookie handshake. */
-		if (!tcp_cookie_check(s, ih, th, &mss)) {
-			US_INC(s, tcp_syncookies_failed);
+		if (!s->tcp_cookie_last || s->now - s->tcp_cookie_last > 130 * US_SEC ||
+		    !tcp_cookie_check(s, ih, th, &mss)) {
+			/* Not a cookie we could have sent: an ACK for a
+			 * connection that is gone (RFC 9293: reset it). */
+			if (s->tcp_cookie_last && s->now - s->tcp_cookie_last <= 130 * US_SEC)
+				US_INC(s, tcp_syncookies_failed);
+			else
+				US_INC(s, tcp_drop_no_port);
 			tcp_rst_for(s, ih, th, plen);
 			return;
 		}
@@ -158,12 +163,7 @@ static void tcp_listen_input(struct tcp_pcb *l, const struct ip4_hdr *ih, const 
 		tcp_set_mss(tp);
 		tp->state = US_TCP_SYN_RECEIVED;
 		tcp_established(tp);
-		l->synq_len--;
-		TAILQ_INSERT_TAIL(&l->acceptq, tp, qlink);
-		tp->in_acceptq = true;
-		l->acceptq_len++;
-		if (l->so)
-			sock_wakeup(l->so);
+		tcp_child_established(tp);
 		/* RFC 9293 §3.10.7.4: text on the completing ACK is queued. */
 		if (plen || (th->flags & TCP_FIN))
 			tcp_segment(tp, th, data, (uint32_t)plen);
@@ -184,6 +184,7 @@ static void tcp_listen_input(struct tcp_pcb *l, const struct ip4_hdr *ih, const 
 		uint32_t isn = tcp_cookie_make(s, ih, th, &mss);
 
 		US_INC(s, tcp_syncookies_sent);
+		s->tcp_cookie_last = s->now;
 		tcp_send_synack_cookie(s, ih, th, isn, mss);
 		return;
 	}
@@ -606,16 +607,7 @@ static void tcp_segment(struct tcp_pcb *tp, const struct tcp_hdr *th, const uint
 		tp->snd_wl2 = th->ack;
 		tp->snd_una = th->ack;
 		tcp_established(tp);
-		if (tp->listener) {
-			struct tcp_pcb *l = tp->listener;
-
-			l->synq_len--;
-			TAILQ_INSERT_TAIL(&l->acceptq, tp, qlink);
-			tp->in_acceptq = true;
-			l->acceptq_len++;
-			if (l->so)
-				sock_wakeup(l->so);
-		}
+		tcp_child_established(tp);
 	}
 	if (tp->sack_ok && th->opt.nsack) {
 		tcp_sack_update(tp, &th->opt);

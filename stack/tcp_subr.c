@@ -78,6 +78,7 @@ struct tcp_pcb *tcp_pcb_new(struct us_stack *s)
 	tp->s = s;
 	tp->state = US_TCP_CLOSED;
 	TAILQ_INIT(&tp->acceptq);
+	TAILQ_INIT(&tp->synq);
 	timer_init(&tp->timer, tcp_timer_fire);
 	for (int i = 0; i < TCPT_N; i++)
 		tp->tmr[i] = US_TIME_NEVER;
@@ -126,6 +127,7 @@ static void tcp_unlink(struct tcp_pcb *tp)
 			l->acceptq_len--;
 			tp->in_acceptq = false;
 		} else {
+			TAILQ_REMOVE(&l->synq, tp, qlink);
 			l->synq_len--;
 		}
 		tp->listener = NULL;
@@ -138,7 +140,7 @@ void tcp_pcb_free(struct tcp_pcb *tp)
 	struct tcp_pcb *c;
 
 	/* A listener takes its not-yet-accepted children with it. */
-	while ((c = TAILQ_FIRST(&tp->acceptq)) != NULL) {
+	while ((c = TAILQ_FIRST(&tp->acceptq)) != NULL || (c = TAILQ_FIRST(&tp->synq)) != NULL) {
 		tcp_send_rst(c);
 		tcp_unlink(c);
 		c->so = NULL;
@@ -225,6 +227,28 @@ void tcp_state(struct tcp_pcb *tp, enum us_tcp_state st)
 		 us_tcp_state_names[tp->state], us_tcp_state_names[st]);
 	tp->state = st;
 	tcp_wakeup(tp);
+}
+
+void tcp_child_link(struct tcp_pcb *l, struct tcp_pcb *tp)
+{
+	tp->listener = l;
+	TAILQ_INSERT_TAIL(&l->synq, tp, qlink);
+	l->synq_len++;
+}
+
+void tcp_child_established(struct tcp_pcb *tp)
+{
+	struct tcp_pcb *l = tp->listener;
+
+	if (!l || tp->in_acceptq)
+		return;
+	TAILQ_REMOVE(&l->synq, tp, qlink);
+	l->synq_len--;
+	TAILQ_INSERT_TAIL(&l->acceptq, tp, qlink);
+	tp->in_acceptq = true;
+	l->acceptq_len++;
+	if (l->so)
+		sock_wakeup(l->so);
 }
 
 void tcp_close_pcb(struct tcp_pcb *tp, int err)
@@ -419,7 +443,7 @@ void tcp_foreach_orphan(const struct us_stack *s, us_sock_cb cb, void *ctx)
 		si.local = (struct us_addr){tp->laddr, tp->lport};
 		si.remote = (struct us_addr){tp->raddr, tp->rport};
 		si.rx_queued = ring_used(&tp->rcv);
-		si.tx_queued = tp->snd_max - tp->snd_una;
+		si.tx_queued = ring_used(&tp->snd);
 		cb(ctx, &si);
 	}
 }
