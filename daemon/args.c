@@ -26,7 +26,10 @@ static void args_usage(FILE *f)
 		"  --host-addr CIDR    give the kernel side of the device this address (default none)\n"
 		"  --mtu N             link MTU, 576..65535 (default 1500)\n"
 		"  --socket PATH       control socket (default " ARGS_DEFAULT_SOCKET ")\n"
-		"  --services LIST     comma list of echo,discard,chargen (default none)\n"
+		"  --services LIST     comma list of echo,discard,chargen, on UDP and TCP\n"
+		"                      (default none)\n"
+		"  --fault SPEC        inject link faults in both directions, e.g.\n"
+		"                      drop=1.5,dup=1,reorder=2,corrupt=0.5,seed=42 (percent)\n"
 		"  --foreground        stay in the foreground and log to stderr\n"
 		"  --verbose           log more\n"
 		"  --trace             trace every packet step (to stderr)\n"
@@ -162,7 +165,7 @@ static enum args_result args_services(struct args *a, const char *s)
 
 enum {
 	OPT_IFNAME = 256, OPT_MODE, OPT_ADDR, OPT_GATEWAY, OPT_HOST_ADDR, OPT_MTU,
-	OPT_SOCKET, OPT_SERVICES, OPT_FOREGROUND, OPT_VERBOSE, OPT_TRACE,
+	OPT_SOCKET, OPT_SERVICES, OPT_FOREGROUND, OPT_VERBOSE, OPT_TRACE, OPT_FAULT,
 };
 
 static const struct option args_options[] = {
@@ -177,6 +180,7 @@ static const struct option args_options[] = {
 	{ "foreground", no_argument, NULL, OPT_FOREGROUND },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
 	{ "trace", no_argument, NULL, OPT_TRACE },
+	{ "fault", required_argument, NULL, OPT_FAULT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -304,6 +308,13 @@ enum args_result args_parse(struct args *a, int argc, char **argv)
 		case OPT_TRACE:
 			a->trace = true;
 			break;
+		case OPT_FAULT: {
+			char err[256];
+
+			if (fault_parse(optarg, &a->fault, err, sizeof err) < 0)
+				r = args_fail("%s", err);
+			break;
+		}
 		case 'h':
 			args_usage(stdout);
 			return ARGS_DONE;

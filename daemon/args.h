@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/un.h>
 
+#include "fault.h"
 #include "ustack.h"
 
 #define ARGS_DEFAULT_SOCKET "/run/ustack/ustackd.sock"
@@ -22,6 +23,7 @@ struct args {
 	uint16_t mtu;
 	char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	unsigned services; /* SVC_* bits */
+	struct fault_cfg fault; /* --fault; .on false = off */
 	bool foreground, verbose, trace;
 };
 

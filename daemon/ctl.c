@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "ipc_sess.h"
 #include "log.h"
 #include "report.h"
 #include "ustackd.h"
@@ -177,6 +178,23 @@ static void ctl_reply_end(struct ctl_client *cl)
 	ctl_flush(cl);
 }
 
+/* The binary protocol takes the connection over: out of the loop and the
+ * client list; the caller owns the returned fd. */
+int ctl_client_take(struct ctl *c, struct ctl_client *cl, pid_t *pid, uid_t *uid)
+{
+	int fd = cl->src.fd;
+
+	loop_del(c->loop, &cl->src);
+	TAILQ_REMOVE(&c->clients, cl, link);
+	c->nclients--;
+	*pid = cl->pid;
+	*uid = cl->uid;
+	free(cl->out);
+	free(cl->msg_end);
+	free(cl);
+	return fd;
+}
+
 /* ---- text commands ---------------------------------------------------- */
 
 struct ctl_cmd {
@@ -214,6 +232,12 @@ static void ctl_cmd_status(struct ctl_client *cl, int argc, char **argv, uint64_
 	report_status(cl->ctl->ud, now, ctl_reply_line, cl);
 }
 
+static void ctl_cmd_ipc(struct ctl_client *cl, int argc, char **argv, uint64_t now)
+{
+	(void)argc, (void)argv, (void)now;
+	ipc_report(ctl_reply_line, cl);
+}
+
 static void ctl_cmd_help(struct ctl_client *cl, int argc, char **argv, uint64_t now);
 
 static const struct ctl_cmd ctl_cmds[] = {
@@ -221,6 +245,7 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "neigh", "neigh", 0, 0, ctl_cmd_neigh },
 	{ "sockets", "sockets", 0, 0, ctl_cmd_sockets },
 	{ "status", "status", 0, 0, ctl_cmd_status },
+	{ "ipc", "ipc", 0, 0, ctl_cmd_ipc },
 	{ "help", "help", 0, 0, ctl_cmd_help },
 };
 
@@ -286,8 +311,13 @@ out:
 static void ctl_dispatch(struct ctl_client *cl, uint8_t *msg, size_t len, uint64_t now)
 {
 	struct ctl *c = cl->ctl;
+	uint32_t magic = 0;
 
-	if (len > 0 && msg[0] >= 0x20 && msg[0] < 0x7f) {
+	/* The shim's records start with IPC_MAGIC ("USTK": printable, so
+	 * check it before the text test). */
+	if (len >= sizeof magic)
+		memcpy(&magic, msg, sizeof magic);
+	if (magic != IPC_MAGIC && len > 0 && msg[0] >= 0x20 && msg[0] < 0x7f) {
 		ctl_text(cl, (char *)msg, len, now);
 		return;
 	}

@@ -1,6 +1,7 @@
 /* ctl.h - ustackd's control socket (Unix SOCK_SEQPACKET).
  *
- * Dispatch is by the first byte of a client's first message: printable
+ * Dispatch is by a client's first message: one starting with IPC_MAGIC
+ * (shim/ipc.h) goes to ctl->binary; otherwise by its first byte: printable
  * ASCII is a one-shot text command (reply as text messages of at most
  * CTL_MSG_MAX bytes, then the daemon closes); anything else belongs to the
  * binary protocol of the preload library, handled by ctl->binary once it
@@ -44,6 +45,9 @@ struct ctl {
 	uint64_t accepted, rejected, dropped, commands; /* counters */
 };
 
+/* For the binary handler: take the client's connection out of ctl (loop,
+ * list, timeout); returns its fd and the peer's SO_PEERCRED pid/uid. */
+int ctl_client_take(struct ctl *c, struct ctl_client *cl, pid_t *pid, uid_t *uid);
 /* Create, bind and listen (before detaching, so errors reach the terminal).
  * Errors are logged; returns 0 or negative errno. */
 int ctl_open(struct ctl *c, struct ud *ud, const char *path);

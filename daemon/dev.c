@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "fault.h"
 #include "log.h"
 
 static const char *dev_kind(enum us_link_mode mode)
@@ -159,7 +160,8 @@ ssize_t dev_recv(struct dev *d, void *buf, size_t len)
 	}
 }
 
-int dev_output(void *ctx, uint8_t *frame, size_t len)
+/* Write one frame to the device, never blocking. */
+static int dev_xmit(void *ctx, uint8_t *frame, size_t len)
 {
 	struct dev *d = ctx;
 
@@ -180,6 +182,13 @@ int dev_output(void *ctx, uint8_t *frame, size_t len)
 			d->tx_err++;
 		return -errno;
 	}
+}
+
+int dev_output(void *ctx, uint8_t *frame, size_t len)
+{
+	if (fault_injector) /* --fault: one pointer test when off */
+		return fault_pass(fault_injector, FAULT_TX, frame, len, dev_xmit, ctx);
+	return dev_xmit(ctx, frame, len);
 }
 
 void dev_close(struct dev *d)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "fault.h"
 #include "log.h"
 #include "report.h"
 #include "ustackd.h"
@@ -64,8 +65,18 @@ static void loop_on_signal(struct loop_source *src, uint32_t events, uint64_t no
 	}
 }
 
-/* Device readable: up to LOOP_BATCH frames into the stack, then run timers
- * and flush notifications once for the batch. */
+/* fault_deliver_fn for received frames: into the stack. */
+static int loop_input(void *ctx, uint8_t *frame, size_t len)
+{
+	struct loop *l = ctx;
+
+	us_input(l->ud->stack, frame, len, clock_now_us());
+	return 0;
+}
+
+/* Device readable: up to LOOP_BATCH frames into the stack (through the
+ * fault injector when --fault is on), then run timers and flush
+ * notifications once for the batch. */
 static void loop_on_dev(struct loop_source *src, uint32_t events, uint64_t now)
 {
 	struct loop *l = loop_of(src, offsetof(struct loop, dev_src));
@@ -90,9 +101,14 @@ static void loop_on_dev(struct loop_source *src, uint32_t events, uint64_t now)
 			break;
 		}
 		l->rx_frames++;
-		us_input(ud->stack, l->rxbuf, (size_t)n, clock_now_us());
+		if (fault_injector)
+			fault_pass(fault_injector, FAULT_RX, l->rxbuf, (size_t)n, loop_input, l);
+		else
+			us_input(ud->stack, l->rxbuf, (size_t)n, clock_now_us());
 	}
 	(void)now;
+	if (fault_injector) /* a frame held back is never carried over a batch */
+		fault_flush(fault_injector, FAULT_RX);
 	us_poll(ud->stack, clock_now_us());
 }
 
@@ -145,7 +161,15 @@ int loop_init(struct loop *l, struct ud *ud)
 
 	l->dev_src.fd = ud->dev.fd;
 	l->dev_src.fn = loop_on_dev;
-	return loop_add(l, &l->dev_src, EPOLLIN);
+	err = loop_add(l, &l->dev_src, EPOLLIN);
+	if (err)
+		return err;
+	if (ud->args.fault.on) {
+		fault_injector = fault_new(&ud->args.fault);
+		if (!fault_injector)
+			return -ENOMEM;
+	}
+	return 0;
 }
 
 static uint64_t loop_deadline(struct loop *l)
@@ -162,9 +186,18 @@ int loop_run(struct loop *l)
 	struct epoll_event evs[LOOP_EVENTS];
 
 	while (!l->quit) {
-		uint64_t deadline = loop_deadline(l);
-		uint64_t now = clock_now_us();
+		uint64_t deadline, now;
 		struct timespec ts, *tsp = NULL;
+
+		/* Whatever the last iteration sent (or main() before it) goes out
+		 * before we sleep: a frame held back for reordering waits at most
+		 * for the end of the iteration that sent it. */
+		if (fault_injector) {
+			fault_flush(fault_injector, FAULT_RX);
+			fault_flush(fault_injector, FAULT_TX);
+		}
+		deadline = loop_deadline(l);
+		now = clock_now_us();
 
 		if (deadline != US_TIME_NEVER) {
 			uint64_t wait = deadline > now ? deadline - now : 0;
@@ -206,5 +239,7 @@ void loop_fini(struct loop *l)
 		close(l->epfd);
 	free(l->rxbuf);
 	l->rxbuf = NULL;
+	fault_free(fault_injector);
+	fault_injector = NULL;
 	l->sig_src.fd = l->epfd = -1;
 }

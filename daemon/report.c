@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "fault.h"
 #include "log.h"
 #include "ustackd.h"
 
@@ -57,6 +58,22 @@ void report_counters(struct ud *ud, bool nonzero, report_line_fn fn, void *ctx)
 	report_ctr(&k, nonzero, "svc_tx", ud->svc.tx);
 	report_ctr(&k, nonzero, "svc_drop_loop", ud->svc.drop_loop);
 	report_ctr(&k, nonzero, "svc_drop_tx_err", ud->svc.drop_tx_err);
+	report_ctr(&k, nonzero, "svc_tcp_accepted", ud->svc.tcp_accepted);
+	report_ctr(&k, nonzero, "svc_tcp_closed", ud->svc.tcp_closed);
+	report_ctr(&k, nonzero, "svc_tcp_aborted", ud->svc.tcp_aborted);
+	report_ctr(&k, nonzero, "svc_tcp_accept_err", ud->svc.tcp_accept_err);
+	report_ctr(&k, nonzero, "svc_tcp_rx_bytes", ud->svc.tcp_rx_bytes);
+	report_ctr(&k, nonzero, "svc_tcp_tx_bytes", ud->svc.tcp_tx_bytes);
+	/* --fault: fault_<action>_<rx|tx>, all 0 when off. */
+	for (int kind = 0; kind < FAULT_KINDS; kind++)
+		for (int d = 0; d < FAULT_DIRS; d++) {
+			char name[32];
+
+			snprintf(name, sizeof name, "fault_%s_%s",
+				 fault_kind_name((enum fault_kind)kind), d == FAULT_RX ? "rx" : "tx");
+			report_ctr(&k, nonzero, name,
+				   fault_count(fault_injector, (enum fault_dir)d, (enum fault_kind)kind));
+		}
 }
 
 static const char *report_neigh_state(enum us_neigh_state s)
@@ -115,25 +132,36 @@ static void report_events(unsigned ev, char *buf, size_t len)
 		strlcpy(buf, "-", len);
 }
 
+static const char *report_tcp_state(enum us_tcp_state st)
+{
+	return (unsigned)st <= US_TCP_TIME_WAIT ? us_tcp_state_names[st] : "?";
+}
+
+/* One socket; a TCP connection whose owner has closed it but that is still
+ * finishing (FIN_WAIT_*, LAST_ACK, TIME_WAIT...) has no handle and is
+ * marked "orphan" in the last column (flags).  tx_queued: bytes sent and
+ * not yet acknowledged. */
 static void report_sock_one(void *ctx, const struct us_sock_info *si)
 {
 	const struct report_sink *k = ctx;
 	char l[16], r[16], ls[24], rs[24], ev[32];
+	bool tcp = si->type == US_SOCK_STREAM;
 
 	snprintf(ls, sizeof ls, "%s:%u", args_ip_str(si->local.ip, l, sizeof l), si->local.port);
 	snprintf(rs, sizeof rs, "%s:%u", args_ip_str(si->remote.ip, r, sizeof r),
 		 si->remote.port);
 	report_events(si->events, ev, sizeof ev);
-	report_emit(k, "%-4s %-21s %-21s %9zu %s", si->type == US_SOCK_STREAM ? "tcp" : "udp",
-		    ls, rs, si->rx_queued, ev);
+	report_emit(k, "%-4s %-21s %-21s %-12s %9zu %9zu %-14s %s", tcp ? "tcp" : "udp", ls, rs,
+		    tcp ? report_tcp_state(si->state) : "-", si->rx_queued,
+		    tcp ? si->tx_queued : 0, ev, si->orphan ? "orphan" : "-");
 }
 
 void report_sockets(struct ud *ud, report_line_fn fn, void *ctx)
 {
 	const struct report_sink k = { fn, ctx, 0 };
 
-	report_emit(&k, "%-4s %-21s %-21s %9s %s", "type", "local", "remote", "rx_queued",
-		    "events");
+	report_emit(&k, "%-4s %-21s %-21s %-12s %9s %9s %-14s %s", "type", "local", "remote",
+		    "state", "rx_queued", "tx_queued", "events", "flags");
 	us_sock_foreach(ud->stack, report_sock_one, (void *)&k);
 }
 

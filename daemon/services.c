@@ -1,8 +1,7 @@
-/* services.c - owns the built-in services: UDP echo (RFC 862, port 7),
- * discard (RFC 863, port 9) and chargen (RFC 864, port 19).  Each service is
- * a row of svc_defs with a datagram handler; a stream handler slot is kept
- * for the TCP variants, which need listen/accept from the core (not there
- * yet: US_SOCK_STREAM is reserved but unimplemented). */
+/* services.c - owns the built-in services: echo (RFC 862, port 7),
+ * discard (RFC 863, port 9) and chargen (RFC 864, port 19), each on UDP and
+ * TCP.  Each service is a row of svc_defs: the datagram handler here, the
+ * stream variant in svc_tcp.c. */
 #include "services.h"
 
 #include <errno.h>
@@ -11,6 +10,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "svc_tcp.h"
 
 #define SVC_BUF 65536 /* larger than any IPv4 UDP payload */
 
@@ -22,8 +22,8 @@ struct svc_def {
 	const char *name;
 	unsigned bit;
 	uint16_t port;
-	svc_dgram_fn dgram; /* UDP handler */
-	/* TCP: a stream handler goes here once the core has listen/accept. */
+	svc_dgram_fn dgram;         /* UDP handler */
+	enum svc_tcp_kind stream;   /* TCP variant (svc_tcp.c) */
 };
 
 struct svc_sock {
@@ -85,9 +85,9 @@ static void svc_chargen(struct svc *sv, struct us_sock *so, const uint8_t *data,
 }
 
 static const struct svc_def svc_defs[SVC_MAX] = {
-	{ "echo", SVC_ECHO, 7, svc_echo },
-	{ "discard", SVC_DISCARD, 9, svc_discard },
-	{ "chargen", SVC_CHARGEN, 19, svc_chargen },
+	{ "echo", SVC_ECHO, 7, svc_echo, SVC_TCP_ECHO },
+	{ "discard", SVC_DISCARD, 9, svc_discard, SVC_TCP_DISCARD },
+	{ "chargen", SVC_CHARGEN, 19, svc_chargen, SVC_TCP_CHARGEN },
 };
 
 int svc_lookup(const char *name)
@@ -195,6 +195,9 @@ int svc_start(struct svc *sv, struct us_stack *st, unsigned mask)
 		}
 		us_sock_set_notify(ss->so, svc_notify, ss);
 		log_verbose("service %s listening on udp port %u", def->name, def->port);
+		err = svc_tcp_listen(sv, def->stream, def->name, def->port);
+		if (err < 0)
+			return err;
 	}
 	return 0;
 }
@@ -203,6 +206,7 @@ void svc_stop(struct svc *sv)
 {
 	uint64_t now = clock_now_us();
 
+	svc_tcp_stop(sv);
 	for (size_t i = 0; i < SVC_MAX; i++) {
 		struct svc_sock *ss = sv->socks[i];
 

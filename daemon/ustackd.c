@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "ipc_sess.h"
 #include "log.h"
 #include "report.h"
 #include "ustackd.h"
@@ -102,6 +103,10 @@ int main(int argc, char **argv)
 		goto out;
 	if (ctl_open(&ud->ctl, ud, ud->args.socket_path) < 0)
 		goto out;
+	if (ipc_init(ud) < 0) {
+		log_err("out of memory");
+		goto out;
+	}
 	if (svc_start(&ud->svc, ud->stack, ud->args.services) < 0)
 		goto out;
 	ud_log_config(ud);
@@ -134,6 +139,7 @@ int main(int argc, char **argv)
 out:
 	/* Services first (they hold stack sockets), then the control socket,
 	 * the stack, and last the device, whose closing removes it. */
+	ipc_fini(); /* its sockets are the stack's */
 	if (ud->stack)
 		svc_stop(&ud->svc);
 	ctl_close(&ud->ctl);

@@ -1,0 +1,310 @@
+/* ipc_sess.c - owns the shim sessions: a program's control connection is
+ * handed over by ctl.c after a valid IPC_HELLO (SO_PEERCRED from the
+ * control socket), then carries IPC_SOCKET requests.  Also the record
+ * helpers (ipc_recv/ipc_send with SCM_RIGHTS), the counters and the
+ * daemon-wide teardown.  A session lives while its control connection is
+ * open or any socket it created is. */
+#include "ipc_sess.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ipc_sock.h"
+#include "log.h"
+#include "ustackd.h"
+
+struct ipc *ipc_state;
+
+static uint8_t ipc_sess_buf[sizeof(struct ipc_msg) + 64];
+
+/* ---- records ------------------------------------------------------------- */
+
+int ipc_recv(int fd, void *buf, size_t cap, struct ipc_msg **m, uint8_t **payload)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = cap };
+	/* No control buffer: fds a program passes are closed by the kernel. */
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+
+	do
+		n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_TRUNC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		return errno == ECONNRESET ? -EPIPE : -errno;
+	}
+	if (n == 0)
+		return -EPIPE; /* SEQPACKET: the peer closed (empty records are not ours) */
+	if ((size_t)n > cap || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+	    (size_t)n < sizeof(struct ipc_msg))
+		return -EBADMSG;
+	struct ipc_msg *h = buf;
+	if (h->magic != IPC_MAGIC || (h->flags & IPC_F_REPLY) || h->len > IPC_MAX_PAYLOAD ||
+	    h->len != (size_t)n - sizeof *h)
+		return -EBADMSG;
+	*m = h;
+	*payload = (uint8_t *)buf + sizeof *h;
+	return 1;
+}
+
+int ipc_send(int fd, uint16_t type, uint16_t flags, uint32_t seq, int32_t status,
+	     const void *payload, uint32_t len, const int *fds, int nfds)
+{
+	struct ipc_msg h = { .magic = IPC_MAGIC, .type = type, .flags = flags, .seq = seq,
+			     .status = status, .len = len };
+	struct iovec iov[2] = { { &h, sizeof h }, { (void *)payload, len } };
+	union {
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
+	ssize_t n;
+
+	if (nfds > 0) {
+		memset(&u, 0, sizeof u);
+		mh.msg_control = u.buf;
+		mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
+	}
+	do
+		n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == sizeof h + len ? 0 : -EMSGSIZE;
+}
+
+/* ---- sessions ---------------------------------------------------------------- */
+
+static void ipc_sess_maybe_free(struct ipc_sess *ss)
+{
+	if (ss->src.fd >= 0 || ss->nsocks)
+		return;
+	LIST_REMOVE(ss, link);
+	ipc_state->nsess--;
+	ipc_state->sess_closed++;
+	free(ss);
+}
+
+static void ipc_sess_close(struct ipc_sess *ss, const char *bad)
+{
+	if (bad) {
+		ipc_state->sess_dropped++;
+		ipc_state->bad_msgs++;
+		log_warn("ipc: control connection of pid %ld dropped: %s", (long)ss->pid, bad);
+	} else {
+		log_verbose("ipc: pid %ld closed its control connection", (long)ss->pid);
+	}
+	if (ss->src.fd >= 0) {
+		loop_del(&ipc_state->ud->loop, &ss->src);
+		close(ss->src.fd);
+		ss->src.fd = -1;
+	}
+	ipc_sess_maybe_free(ss);
+}
+
+void ipc_sess_put(struct ipc_sess *ss)
+{
+	ss->nsocks--;
+	ipc_sess_maybe_free(ss);
+}
+
+static int ipc_sess_socket(struct ipc_sess *ss, const struct ipc_msg *m, const uint8_t *pl)
+{
+	struct ipc_socket req;
+	struct ipc_sockinfo si;
+	struct ipc_sock *is;
+	enum us_sock_type type;
+	int pfd, mfd, r;
+
+	if (m->len != sizeof req)
+		return -EBADMSG;
+	memcpy(&req, pl, sizeof req);
+	if (req.type != 1 && req.type != 2)
+		return ipc_send(ss->src.fd, IPC_SOCKET, IPC_F_REPLY, m->seq, -EPROTONOSUPPORT,
+				NULL, 0, NULL, 0);
+	type = req.type == 1 ? US_SOCK_STREAM : US_SOCK_DGRAM;
+	r = ipc_sock_new(ss, type, NULL, &is, &pfd, &mfd);
+	if (r < 0) {
+		log_verbose("ipc: socket for pid %ld failed: %s", (long)ss->pid, strerror(-r));
+		return ipc_send(ss->src.fd, IPC_SOCKET, IPC_F_REPLY, m->seq, r, NULL, 0, NULL, 0);
+	}
+	memset(&si, 0, sizeof si);
+	si.sock_id = is->id;
+	si.type = req.type;
+	si.rx_size = is->rx_size;
+	si.tx_size = is->tx_size;
+	int fds[2] = { pfd, mfd };
+	r = ipc_send(ss->src.fd, IPC_SOCKET, IPC_F_REPLY, m->seq, 0, &si, sizeof si, fds, 2);
+	close(pfd);
+	close(mfd);
+	if (r < 0) {
+		ipc_sock_destroy(is);
+		return r;
+	}
+	log_verbose("ipc: pid %ld socket %u (%s)", (long)ss->pid, si.sock_id,
+		    type == US_SOCK_STREAM ? "tcp" : "udp");
+	return 0;
+}
+
+static void ipc_sess_on_ctl(struct loop_source *src, uint32_t events, uint64_t now)
+{
+	struct ipc_sess *ss = (struct ipc_sess *)(void *)src;
+
+	(void)now;
+	for (int i = 0; i < 16; i++) {
+		struct ipc_msg *m;
+		uint8_t *pl;
+		int r = ipc_recv(src->fd, ipc_sess_buf, sizeof ipc_sess_buf, &m, &pl);
+
+		if (r == 0)
+			break;
+		if (r == -EPIPE) {
+			ipc_sess_close(ss, NULL);
+			return;
+		}
+		if (r < 0) {
+			ipc_sess_close(ss, "malformed message");
+			return;
+		}
+		ipc_state->requests++;
+		if (m->type == IPC_SOCKET)
+			r = ipc_sess_socket(ss, m, pl);
+		else if (m->type == IPC_HELLO)
+			r = -EBADMSG; /* only once, first */
+		else
+			r = ipc_send(src->fd, m->type, IPC_F_REPLY, m->seq, -EOPNOTSUPP, NULL, 0,
+				     NULL, 0);
+		if (r < 0) {
+			ipc_sess_close(ss, r == -EBADMSG ? "malformed request" : "reply not taken");
+			return;
+		}
+	}
+	if ((events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) && !(events & EPOLLIN))
+		ipc_sess_close(ss, NULL);
+}
+
+/* ctl.c's binary hook: the first message of a connection must be HELLO. */
+static bool ipc_on_hello(struct ctl *c, struct ctl_client *cl, const uint8_t *msg, size_t len,
+			 uint64_t now)
+{
+	struct ipc *ip = ipc_state;
+	struct ipc_msg h;
+	struct ipc_hello he;
+	struct ipc_sess *ss;
+	pid_t pid;
+	uid_t uid;
+
+	(void)now;
+	if (len != sizeof h + sizeof he) {
+		ip->bad_msgs++;
+		return false;
+	}
+	memcpy(&h, msg, sizeof h);
+	memcpy(&he, msg + sizeof h, sizeof he);
+	if (h.magic != IPC_MAGIC || h.type != IPC_HELLO || h.flags || h.len != sizeof he) {
+		ip->bad_msgs++;
+		return false;
+	}
+	if (ip->nsess >= IPC_MAX_SESSIONS) {
+		log_warn("ipc: too many sessions; refusing a client");
+		return false;
+	}
+	ss = calloc(1, sizeof *ss);
+	if (!ss)
+		return false;
+	ss->src.fd = ctl_client_take(c, cl, &pid, &uid);
+	ss->src.fn = ipc_sess_on_ctl;
+	ss->pid = pid;
+	ss->uid = uid;
+	LIST_INSERT_HEAD(&ip->sessions, ss, link);
+	ip->nsess++;
+	ip->sess_opened++;
+	if (he.version != IPC_VERSION) {
+		log_warn("ipc: pid %ld speaks protocol version %u, not %u", (long)pid, he.version,
+			 IPC_VERSION);
+		ipc_send(ss->src.fd, IPC_HELLO, IPC_F_REPLY, h.seq, -EPROTONOSUPPORT, NULL, 0,
+			 NULL, 0);
+		ipc_sess_close(ss, "protocol version");
+		return true;
+	}
+	struct ipc_hello rep = { .version = IPC_VERSION, .pid = (uint32_t)getpid() };
+	if (loop_add(&ip->ud->loop, &ss->src, EPOLLIN | EPOLLRDHUP) < 0 ||
+	    ipc_send(ss->src.fd, IPC_HELLO, IPC_F_REPLY, h.seq, 0, &rep, sizeof rep, NULL, 0) < 0) {
+		ipc_sess_close(ss, "cannot answer HELLO");
+		return true;
+	}
+	log_verbose("ipc: session for uid %ld pid %ld (claims pid %u)", (long)uid, (long)pid,
+		    he.pid);
+	return true;
+}
+
+/* ---- module ------------------------------------------------------------------ */
+
+int ipc_init(struct ud *ud)
+{
+	ipc_state = calloc(1, sizeof *ipc_state);
+	if (!ipc_state)
+		return -ENOMEM;
+	ipc_state->ud = ud;
+	LIST_INIT(&ipc_state->sessions);
+	LIST_INIT(&ipc_state->socks);
+	ud->ctl.binary = ipc_on_hello;
+	return 0;
+}
+
+void ipc_fini(void)
+{
+	struct ipc *ip = ipc_state;
+
+	if (!ip)
+		return;
+	while (!LIST_EMPTY(&ip->socks))
+		ipc_sock_destroy(LIST_FIRST(&ip->socks));
+	while (!LIST_EMPTY(&ip->sessions))
+		ipc_sess_close(LIST_FIRST(&ip->sessions), NULL);
+	ip->ud->ctl.binary = NULL;
+	free(ip);
+	ipc_state = NULL;
+}
+
+void ipc_report(report_line_fn fn, void *ctx)
+{
+	const struct ipc *ip = ipc_state;
+	char line[64];
+
+	if (!ip)
+		return;
+#define IPC_LINE(name, v)                                                              \
+	do {                                                                           \
+		snprintf(line, sizeof line, "ipc_%s %llu", name, (unsigned long long)(v)); \
+		fn(ctx, line);                                                         \
+	} while (0)
+	IPC_LINE("sessions", ip->nsess);
+	IPC_LINE("sockets", ip->nsocks);
+	IPC_LINE("lingering", ip->nlinger);
+	IPC_LINE("sess_opened", ip->sess_opened);
+	IPC_LINE("sess_closed", ip->sess_closed);
+	IPC_LINE("sess_dropped", ip->sess_dropped);
+	IPC_LINE("socks_opened", ip->socks_opened);
+	IPC_LINE("socks_closed", ip->socks_closed);
+	IPC_LINE("socks_dropped", ip->socks_dropped);
+	IPC_LINE("socks_lingered", ip->socks_lingered);
+	IPC_LINE("bad_msgs", ip->bad_msgs);
+	IPC_LINE("requests", ip->requests);
+	IPC_LINE("doorbells", ip->doorbells);
+	IPC_LINE("wakes", ip->wakes);
+	IPC_LINE("eacces", ip->eacces);
+	IPC_LINE("emfile", ip->emfile);
+#undef IPC_LINE
+}

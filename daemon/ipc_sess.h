@@ -1,0 +1,70 @@
+/* ipc_sess.h - the daemon side of the shim protocol (shim/ipc.h): one
+ * session per program's control connection, one ipc_sock per ustack socket
+ * (ipc_sock.h), the counters of both, and the message helpers they share.
+ * Everything a program sends is hostile: a bad message drops that socket or
+ * session, is logged and counted, and never blocks the event loop. */
+#ifndef UD_IPC_SESS_H
+#define UD_IPC_SESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include "../shim/ipc.h"
+#include "loop.h"
+#include "report.h"
+
+#define IPC_SOCKS_PER_PROC 4096 /* EMFILE beyond */
+#define IPC_MAX_SESSIONS 1024
+
+struct ud;
+struct ctl;
+struct ipc_sock;
+
+struct ipc_sess {
+	struct loop_source src; /* the control connection; fd -1 once closed */
+	LIST_ENTRY(ipc_sess) link;
+	pid_t pid;
+	uid_t uid;
+	unsigned nsocks; /* ipc_socks created through this session still open */
+};
+
+LIST_HEAD(ipc_sess_list, ipc_sess);
+LIST_HEAD(ipc_sock_list, ipc_sock);
+
+/* The module state (one per daemon). */
+struct ipc {
+	struct ud *ud;
+	struct ipc_sess_list sessions;
+	struct ipc_sock_list socks;
+	unsigned nsess, nsocks, nlinger;
+	uint32_t next_id;
+	/* counters */
+	uint64_t sess_opened, sess_closed, sess_dropped;
+	uint64_t socks_opened, socks_closed, socks_dropped, socks_lingered;
+	uint64_t bad_msgs, doorbells, wakes, requests, eacces, emfile;
+};
+
+extern struct ipc *ipc_state;
+
+/* Install the binary handler on the control socket; 0 or negative errno. */
+int ipc_init(struct ud *ud);
+/* Close every socket and session (before the stack is freed). */
+void ipc_fini(void);
+/* `name value` lines (the `ipc` control command). */
+void ipc_report(report_line_fn fn, void *ctx);
+
+/* Drop a session reference held by a socket (frees a closed, empty session). */
+void ipc_sess_put(struct ipc_sess *ss);
+
+/* One received message: header checked (magic, no reply flag, len matching
+ * the record).  Returns 1 with *m and *payload set, 0 when nothing is queued,
+ * -EPIPE on hang-up, -EBADMSG on a malformed record, other negative errno. */
+int ipc_recv(int fd, void *buf, size_t cap, struct ipc_msg **m, uint8_t **payload);
+/* Send one record (+ up to two fds) without blocking; 0 or negative errno. */
+int ipc_send(int fd, uint16_t type, uint16_t flags, uint32_t seq, int32_t status,
+	     const void *payload, uint32_t len, const int *fds, int nfds);
+
+#endif

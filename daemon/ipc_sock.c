@@ -1,0 +1,602 @@
+/* ipc_sock.c - owns the ustack sockets served to programs (shim/ipc.h):
+ * creation (stack socket, sealed memfd, socketpair, rings attached), the
+ * per-socket requests, doorbells (ring sync: each shared index read once,
+ * impossible deltas rejected), the notify callback that publishes readiness
+ * and sends IPC_WAKE, and teardown on hang-up.  A program that exits with a
+ * connection still sending keeps it "lingering" here until the connection
+ * is over, because the stack's orphan would otherwise keep using ring
+ * memory that is ours to unmap. */
+#include "ipc_sock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+#include "ustackd.h"
+
+#define IPC_SOCK_BATCH 32 /* messages handled per wakeup */
+#define IPC_RXBUF (sizeof(struct ipc_msg) + IPC_MAX_PAYLOAD)
+
+static uint8_t ipc_rxbuf[IPC_RXBUF];
+static uint8_t ipc_txbuf[IPC_RXBUF];
+
+#define SHM_LOAD(p) __atomic_load_n(&(p), __ATOMIC_ACQUIRE)
+#define SHM_STORE(p, v) __atomic_store_n(&(p), (v), __ATOMIC_RELEASE)
+
+static void ipc_sock_free(struct ipc_sock *is);
+
+static void ipc_sock_drop(struct ipc_sock *is, const char *why)
+{
+	struct ipc *ip = ipc_state;
+
+	ip->socks_dropped++;
+	ip->bad_msgs++;
+	log_warn("ipc: socket %u of pid %ld dropped: %s", is->id, (long)is->sess->pid, why);
+	ipc_sock_free(is);
+}
+
+/* Take the program's progress on both rings into the stack.  Returns 0 or
+ * -EBADMSG for an impossible index (the caller drops the socket). */
+static int ipc_sock_sync(struct ipc_sock *is, uint64_t now)
+{
+	struct us_ring_state rs;
+
+	if (is->type != US_SOCK_STREAM || !is->so || us_ring_state(is->so, &rs) < 0 ||
+	    rs.rx_size != is->rx_size || rs.tx_size != is->tx_size)
+		return 0;
+	uint32_t rx_tail = SHM_LOAD(is->shm->rx_tail);
+	uint32_t tx_head = SHM_LOAD(is->shm->tx_head);
+	uint32_t rd = rx_tail - rs.rx_tail, wd = tx_head - rs.tx_head;
+
+	if (rd > rs.rx_head - rs.rx_tail)
+		return -EBADMSG;
+	if (wd > is->tx_size - (rs.tx_head - rs.tx_tail))
+		return -EBADMSG;
+	is->in_sync = true;
+	if (rd)
+		us_rx_consume(is->so, rd, now);
+	/* -EPIPE/-ENOTCONN (reset, shut down, not yet connected): the bytes
+	 * stay uncommitted; the program sees the state and reports it. */
+	if (wd && is->so)
+		us_tx_commit(is->so, wd, now);
+	is->in_sync = false;
+	return 0;
+}
+
+/* Publish indices and readiness; wake the program if it waits for them. */
+static void ipc_sock_publish(struct ipc_sock *is)
+{
+	struct ipc_shm *sh = is->shm;
+	struct us_ring_state rs;
+	unsigned ev = us_sock_events(is->so);
+
+	if (is->type == US_SOCK_STREAM && us_ring_state(is->so, &rs) == 0 &&
+	    rs.rx_size == is->rx_size) {
+		struct us_tcp_info ti;
+
+		SHM_STORE(sh->rx_head, rs.rx_head);
+		SHM_STORE(sh->tx_tail, rs.tx_tail);
+		if (us_tcp_info(is->so, &ti) == 0)
+			SHM_STORE(sh->state, (uint32_t)ti.state);
+	}
+	SHM_STORE(sh->events, ev);
+	/* Ask for a doorbell on the program's next ring move; the program
+	 * publishes its index, then exchanges this flag (both seq_cst). */
+	__atomic_store_n(&sh->want_doorbell, 1u, __ATOMIC_SEQ_CST);
+	uint32_t want = __atomic_load_n(&sh->want, __ATOMIC_SEQ_CST);
+	if (want & ev) {
+		want = __atomic_exchange_n(&sh->want, 0u, __ATOMIC_SEQ_CST);
+		if ((want & ev) && is->src.fd >= 0) {
+			/* Full queue: the fd is readable anyway; never block. */
+			ipc_send(is->src.fd, IPC_WAKE, 0, 0, 0, NULL, 0, NULL, 0);
+			ipc_state->wakes++;
+		}
+	}
+}
+
+static bool ipc_linger_done(struct ipc_sock *is)
+{
+	struct us_tcp_info ti;
+	struct us_iov iov[2];
+
+	if (us_tcp_info(is->so, &ti) < 0)
+		return true;
+	if (ti.state == US_TCP_CLOSED || ti.state == US_TCP_TIME_WAIT)
+		return true;
+	/* Data arriving after the program is gone: reset, as the kernel does
+	 * (us_close with unread data sends RST and frees at once). */
+	return us_rx_peek(is->so, iov) > 0;
+}
+
+/* Sync and publish, or finish a lingering socket.  Returns false when the
+ * socket was freed. */
+static bool ipc_sock_update(struct ipc_sock *is, uint64_t now)
+{
+	is->dirty = false;
+	if (is->lingering) {
+		if (!ipc_linger_done(is))
+			return true;
+		ipc_sock_free(is);
+		return false;
+	}
+	if (ipc_sock_sync(is, now) < 0) {
+		if (is->busy) {
+			is->bad = true; /* dropped after the request */
+			return true;
+		}
+		ipc_sock_drop(is, "impossible ring index");
+		return false;
+	}
+	ipc_sock_publish(is);
+	return true;
+}
+
+static void ipc_sock_notify(void *ctx, struct us_sock *so, unsigned events)
+{
+	struct ipc_sock *is = ctx;
+
+	(void)so, (void)events;
+	if (is->in_sync || is->busy) {
+		is->dirty = true; /* the outer call updates when it is done */
+		return;
+	}
+	(void)ipc_sock_update(is, clock_now_us());
+}
+
+/* ---- creation and teardown ---------------------------------------------- */
+
+static int ipc_map(struct ipc_sock *is, int *memfd_out)
+{
+	size_t len = IPC_SHM_HDR + (size_t)is->rx_size + is->tx_size;
+	int fd = memfd_create("ustack-sock", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)len) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	is->map = p;
+	is->map_len = len;
+	is->shm = p;
+	*memfd_out = fd;
+	return 0;
+}
+
+static void ipc_sock_unlink(struct ipc_sock *is)
+{
+	struct ipc *ip = ipc_state;
+
+	LIST_REMOVE(is, link);
+	ip->nsocks--;
+	if (is->lingering)
+		ip->nlinger--;
+}
+
+static void ipc_sock_free(struct ipc_sock *is)
+{
+	struct ipc_sess *ss = is->sess;
+
+	if (is->src.fd >= 0) {
+		loop_del(&ipc_state->ud->loop, &is->src);
+		close(is->src.fd);
+		is->src.fd = -1;
+	}
+	if (is->so) {
+		us_sock_set_notify(is->so, NULL, NULL);
+		us_close(is->so, clock_now_us());
+		is->so = NULL;
+	}
+	if (is->map)
+		munmap(is->map, is->map_len);
+	ipc_sock_unlink(is);
+	ipc_state->socks_closed++;
+	ipc_sess_put(ss);
+	free(is);
+}
+
+void ipc_sock_destroy(struct ipc_sock *is)
+{
+	ipc_sock_free(is);
+}
+
+/* The program closed its last copy (or died). */
+static void ipc_sock_hangup(struct ipc_sock *is)
+{
+	struct us_tcp_info ti;
+
+	log_verbose("ipc: socket %u of pid %ld closed by the program", is->id,
+		    (long)is->sess->pid);
+	loop_del(&ipc_state->ud->loop, &is->src);
+	close(is->src.fd);
+	is->src.fd = -1;
+	if (is->type == US_SOCK_STREAM && us_tcp_info(is->so, &ti) == 0) {
+		int linger = -1;
+		struct us_iov iov[2];
+
+		/* Whatever the program wrote before exiting still goes out. */
+		ipc_sock_sync(is, clock_now_us());
+		us_getsockopt(is->so, US_SO_LINGER, &linger);
+		if (is->so && linger != 0 && us_rx_peek(is->so, iov) <= 0 &&
+		    (ti.state == US_TCP_ESTABLISHED || ti.state == US_TCP_CLOSE_WAIT ||
+		     ti.state == US_TCP_SYN_RECEIVED || ti.state == US_TCP_FIN_WAIT_1 ||
+		     ti.state == US_TCP_FIN_WAIT_2 || ti.state == US_TCP_CLOSING ||
+		     ti.state == US_TCP_LAST_ACK)) {
+			is->lingering = true;
+			ipc_state->nlinger++;
+			ipc_state->socks_lingered++;
+			is->busy = true;
+			us_shutdown(is->so, US_SHUT_WR, clock_now_us());
+			is->busy = false;
+			if (!ipc_linger_done(is))
+				return;
+		}
+	}
+	ipc_sock_free(is);
+}
+
+static void ipc_sock_on_chan(struct loop_source *src, uint32_t events, uint64_t now);
+
+int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so,
+		 struct ipc_sock **out, int *prog_fd, int *memfd)
+{
+	struct ipc *ip = ipc_state;
+	struct ipc_sock *is;
+	struct us_ring_state rs;
+	int sv[2] = { -1, -1 }, mfd = -1, err;
+
+	*prog_fd = *memfd = -1;
+	if (ss->nsocks >= IPC_SOCKS_PER_PROC) {
+		ip->emfile++;
+		err = -EMFILE;
+		goto fail_so;
+	}
+	is = calloc(1, sizeof *is);
+	if (!is) {
+		err = -ENOMEM;
+		goto fail_so;
+	}
+	is->src.fd = -1;
+	is->type = type;
+	if (!so && (err = us_socket(ip->ud->stack, type, &so)) < 0)
+		goto fail_is;
+	is->so = so;
+	if (type == US_SOCK_STREAM) {
+		is->rx_size = is->tx_size = IPC_RING_DEFAULT;
+		if (us_ring_state(so, &rs) == 0 && rs.rx_size && rs.tx_size) {
+			is->rx_size = rs.rx_size;
+			is->tx_size = rs.tx_size;
+		}
+		if (is->rx_size > IPC_RING_MAX || is->tx_size > IPC_RING_MAX) {
+			err = -ENOBUFS;
+			goto fail_is;
+		}
+	}
+	if ((err = ipc_map(is, &mfd)) < 0)
+		goto fail_is;
+	if (type == US_SOCK_STREAM) {
+		uint8_t *rx = is->map + IPC_SHM_HDR, *tx = rx + is->rx_size;
+
+		if ((err = us_sock_attach_rings(so, rx, is->rx_size, tx, is->tx_size)) < 0)
+			goto fail_is;
+		if (us_ring_state(so, &rs) == 0) {
+			is->shm->rx_tail = rs.rx_tail;
+			is->shm->tx_head = rs.tx_head;
+		}
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		err = -errno;
+		goto fail_is;
+	}
+	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0) {
+		err = -errno;
+		goto fail_is;
+	}
+	is->src.fd = sv[0];
+	is->src.fn = ipc_sock_on_chan;
+	if ((err = loop_add(&ip->ud->loop, &is->src, EPOLLIN | EPOLLRDHUP)) < 0)
+		goto fail_is;
+	is->sess = ss;
+	is->id = ++ip->next_id;
+	ss->nsocks++;
+	LIST_INSERT_HEAD(&ip->socks, is, link);
+	ip->nsocks++;
+	ip->socks_opened++;
+	us_sock_set_notify(so, ipc_sock_notify, is);
+	ipc_sock_publish(is);
+	*out = is;
+	*prog_fd = sv[1];
+	*memfd = mfd;
+	return 0;
+fail_is:
+	if (is->src.fd >= 0)
+		close(is->src.fd);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	if (mfd >= 0)
+		close(mfd);
+	if (is->so) {
+		us_close(is->so, clock_now_us());
+		so = NULL;
+	}
+	if (is->map)
+		munmap(is->map, is->map_len);
+	free(is);
+fail_so:
+	if (so)
+		us_close(so, clock_now_us());
+	return err;
+}
+
+/* ---- requests -------------------------------------------------------------- */
+
+static bool ipc_addr_ok(const uint8_t *p, uint32_t len, struct us_addr *a)
+{
+	struct ipc_addr ia;
+
+	if (len != sizeof ia)
+		return false;
+	memcpy(&ia, p, sizeof ia);
+	a->ip = ia.ip;
+	a->port = ia.port;
+	return true;
+}
+
+static bool ipc_int_ok(const uint8_t *p, uint32_t len, int32_t *v)
+{
+	struct ipc_int ii;
+
+	if (len != sizeof ii)
+		return false;
+	memcpy(&ii, p, sizeof ii);
+	*v = ii.val;
+	return true;
+}
+
+static int ipc_reply(struct ipc_sock *is, const struct ipc_msg *m, int32_t status,
+		     const void *pl, uint32_t len, const int *fds, int nfds)
+{
+	/* The state the request left behind is visible before its reply
+	 * (connect: SYN_SENT, not the fresh socket's OUT|HUP). */
+	if (is->so)
+		ipc_sock_publish(is);
+	return ipc_send(is->src.fd, m->type, IPC_F_REPLY, m->seq, status, pl, len, fds, nfds);
+}
+
+static int ipc_do_accept(struct ipc_sock *is, const struct ipc_msg *m, uint64_t now)
+{
+	struct us_sock *cso;
+	struct us_addr peer;
+	struct ipc_sock *cis;
+	struct ipc_sockinfo si;
+	int pfd, mfd, r;
+
+	if (is->type != US_SOCK_STREAM)
+		return ipc_reply(is, m, -EOPNOTSUPP, NULL, 0, NULL, 0);
+	r = us_accept(is->so, &cso, &peer, now);
+	if (r < 0)
+		return ipc_reply(is, m, r, NULL, 0, NULL, 0);
+	r = ipc_sock_new(is->sess, US_SOCK_STREAM, cso, &cis, &pfd, &mfd);
+	if (r < 0) {
+		log_verbose("ipc: accept for pid %ld failed: %s", (long)is->sess->pid,
+			    strerror(-r));
+		return ipc_reply(is, m, r == -EMFILE ? -EMFILE : -ECONNABORTED, NULL, 0, NULL, 0);
+	}
+	memset(&si, 0, sizeof si);
+	si.sock_id = cis->id;
+	si.type = 1;
+	si.rx_size = cis->rx_size;
+	si.tx_size = cis->tx_size;
+	si.peer.ip = peer.ip;
+	si.peer.port = peer.port;
+	int fds[2] = { pfd, mfd };
+	r = ipc_reply(is, m, 0, &si, sizeof si, fds, 2);
+	close(pfd);
+	close(mfd);
+	if (r < 0) /* the program is not reading its replies */
+		ipc_sock_free(cis);
+	return r;
+}
+
+static int ipc_do_dgram_send(struct ipc_sock *is, const struct ipc_msg *m, const uint8_t *pl,
+			     uint64_t now)
+{
+	struct ipc_dgram d;
+	struct us_addr to;
+
+	if (m->len < sizeof d)
+		return -EBADMSG;
+	memcpy(&d, pl, sizeof d);
+	if (d.len != m->len - sizeof d || d.has_addr > 1)
+		return -EBADMSG;
+	to.ip = d.addr.ip;
+	to.port = d.addr.port;
+	ssize_t n = us_sendto(is->so, pl + sizeof d, d.len, d.flags & US_MSG_MORE,
+			      d.has_addr ? &to : NULL, now);
+	return ipc_reply(is, m, (int32_t)n, NULL, 0, NULL, 0);
+}
+
+static int ipc_do_dgram_recv(struct ipc_sock *is, const struct ipc_msg *m, const uint8_t *pl,
+			     uint64_t now)
+{
+	struct ipc_dgram d;
+	struct us_addr from = { 0, 0 };
+	uint8_t *out = ipc_txbuf + sizeof d;
+
+	if (m->len != sizeof d)
+		return -EBADMSG;
+	memcpy(&d, pl, sizeof d);
+	uint32_t cap = d.len < IPC_MAX_PAYLOAD - sizeof d ? d.len : IPC_MAX_PAYLOAD - sizeof d;
+	ssize_t n = us_recvfrom(is->so, out, cap, (d.flags & US_MSG_PEEK) | US_MSG_TRUNC, &from, now);
+	if (n < 0)
+		return ipc_reply(is, m, (int32_t)n, NULL, 0, NULL, 0);
+	memset(&d, 0, sizeof d);
+	d.addr.ip = from.ip;
+	d.addr.port = from.port;
+	d.len = (uint32_t)n; /* full datagram length */
+	d.has_addr = 1;
+	memcpy(ipc_txbuf, &d, sizeof d);
+	uint32_t copied = (uint32_t)n < cap ? (uint32_t)n : cap;
+	return ipc_reply(is, m, 0, ipc_txbuf, (uint32_t)sizeof d + copied, NULL, 0);
+}
+
+/* One request.  Returns 0, or negative errno to drop the socket (malformed
+ * request, or a reply the program does not take). */
+static int ipc_sock_request(struct ipc_sock *is, struct ipc_msg *m, uint8_t *pl, uint64_t now)
+{
+	struct us_addr a;
+	int32_t v;
+	int r;
+
+	ipc_state->requests++;
+	switch (m->type) {
+	case IPC_DOORBELL:
+		ipc_state->doorbells++;
+		if (ipc_sock_sync(is, now) < 0)
+			return -EBADMSG;
+		if (is->so)
+			ipc_sock_publish(is);
+		return 0;
+	case IPC_BIND:
+		if (!ipc_addr_ok(pl, m->len, &a))
+			return -EBADMSG;
+		if (a.port && a.port < 1024 && is->sess->uid != 0) {
+			ipc_state->eacces++;
+			r = -EACCES;
+		} else {
+			r = us_bind(is->so, &a);
+		}
+		return ipc_reply(is, m, r, NULL, 0, NULL, 0);
+	case IPC_LISTEN:
+		if (!ipc_int_ok(pl, m->len, &v))
+			return -EBADMSG;
+		if (v <= 0 || v > 4096)
+			v = v <= 0 ? 128 : 4096;
+		r = is->type == US_SOCK_STREAM ? us_listen(is->so, v) : -EOPNOTSUPP;
+		return ipc_reply(is, m, r, NULL, 0, NULL, 0);
+	case IPC_CONNECT:
+		if (!ipc_addr_ok(pl, m->len, &a))
+			return -EBADMSG;
+		r = us_connect(is->so, &a, now);
+		return ipc_reply(is, m, r, NULL, 0, NULL, 0);
+	case IPC_ACCEPT:
+		if (m->len != 0)
+			return -EBADMSG;
+		return ipc_do_accept(is, m, now);
+	case IPC_SHUTDOWN:
+		if (!ipc_int_ok(pl, m->len, &v))
+			return -EBADMSG;
+		if (v < US_SHUT_RD || v > US_SHUT_RDWR)
+			return ipc_reply(is, m, -EINVAL, NULL, 0, NULL, 0);
+		ipc_sock_sync(is, now); /* queued bytes go before the FIN */
+		r = us_shutdown(is->so, v, now);
+		return ipc_reply(is, m, r, NULL, 0, NULL, 0);
+	case IPC_SETOPT:
+	case IPC_GETOPT: {
+		struct ipc_opt o;
+
+		if (m->len != sizeof o)
+			return -EBADMSG;
+		memcpy(&o, pl, sizeof o);
+		if (o.opt < US_SO_RCVBUF || o.opt > US_IP_TOS)
+			return ipc_reply(is, m, -ENOPROTOOPT, NULL, 0, NULL, 0);
+		if (m->type == IPC_SETOPT) {
+			r = us_setsockopt(is->so, (enum us_sockopt)o.opt, o.val);
+			return ipc_reply(is, m, r, NULL, 0, NULL, 0);
+		}
+		int val = 0;
+		r = us_getsockopt(is->so, (enum us_sockopt)o.opt, &val);
+		o.val = val;
+		return ipc_reply(is, m, r, &o, r < 0 ? 0 : sizeof o, NULL, 0);
+	}
+	case IPC_GETNAME: {
+		struct ipc_addr ia;
+
+		if (!ipc_int_ok(pl, m->len, &v) || (v != 0 && v != 1))
+			return -EBADMSG;
+		r = v ? us_getpeername(is->so, &a) : us_getsockname(is->so, &a);
+		memset(&ia, 0, sizeof ia);
+		if (r == 0) {
+			ia.ip = a.ip;
+			ia.port = a.port;
+		}
+		return ipc_reply(is, m, r, &ia, r < 0 ? 0 : sizeof ia, NULL, 0);
+	}
+	case IPC_TCPINFO: {
+		struct us_tcp_info ti;
+
+		if (m->len != 0)
+			return -EBADMSG;
+		memset(&ti, 0, sizeof ti);
+		r = is->type == US_SOCK_STREAM ? us_tcp_info(is->so, &ti) : -EOPNOTSUPP;
+		return ipc_reply(is, m, r, &ti, r < 0 ? 0 : sizeof ti, NULL, 0);
+	}
+	case IPC_SENDTO:
+		if (is->type != US_SOCK_DGRAM)
+			return ipc_reply(is, m, -EOPNOTSUPP, NULL, 0, NULL, 0);
+		return ipc_do_dgram_send(is, m, pl, now);
+	case IPC_RECVFROM:
+		if (is->type != US_SOCK_DGRAM)
+			return ipc_reply(is, m, -EOPNOTSUPP, NULL, 0, NULL, 0);
+		return ipc_do_dgram_recv(is, m, pl, now);
+	case IPC_SOERROR:
+		if (m->len != 0)
+			return -EBADMSG;
+		return ipc_reply(is, m, us_sock_error(is->so), NULL, 0, NULL, 0);
+	default:
+		/* A well-formed request of a type we do not know: newer shim. */
+		return ipc_reply(is, m, -EOPNOTSUPP, NULL, 0, NULL, 0);
+	}
+}
+
+static void ipc_sock_on_chan(struct loop_source *src, uint32_t events, uint64_t now)
+{
+	struct ipc_sock *is = (struct ipc_sock *)(void *)src;
+
+	for (int i = 0; i < IPC_SOCK_BATCH; i++) {
+		struct ipc_msg *m;
+		uint8_t *pl;
+		int r = ipc_recv(src->fd, ipc_rxbuf, sizeof ipc_rxbuf, &m, &pl);
+
+		if (r == 0)
+			break;
+		if (r == -EPIPE) {
+			ipc_sock_hangup(is);
+			return;
+		}
+		if (r < 0) {
+			ipc_sock_drop(is, r == -EBADMSG ? "malformed message" : strerror(-r));
+			return;
+		}
+		is->busy = true;
+		r = ipc_sock_request(is, m, pl, now);
+		is->busy = false;
+		if (r < 0) {
+			ipc_sock_drop(is, r == -EBADMSG ? "malformed request" : "reply not taken");
+			return;
+		}
+		if (is->dirty && !is->bad && !ipc_sock_update(is, now))
+			return;
+		if (is->bad) {
+			ipc_sock_drop(is, "impossible ring index");
+			return;
+		}
+	}
+	if ((events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) && !(events & EPOLLIN))
+		ipc_sock_hangup(is);
+}

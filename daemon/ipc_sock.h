@@ -1,0 +1,41 @@
+/* ipc_sock.h - one ustack socket served to a program: the stack socket, the
+ * daemon's end of the socket channel (a SEQPACKET socketpair) and the shared
+ * memfd (header + rx ring + tx ring, the TCP buffers themselves). */
+#ifndef UD_IPC_SOCK_H
+#define UD_IPC_SOCK_H
+
+#include <stdint.h>
+
+#include "ipc_sess.h"
+#include "ustack.h"
+
+#define IPC_RING_DEFAULT (256u * 1024)
+
+struct ipc_sock {
+	struct loop_source src; /* daemon's end of the socket channel; -1 when lingering */
+	LIST_ENTRY(ipc_sock) link;
+	struct ipc_sess *sess;
+	struct us_sock *so;
+	enum us_sock_type type;
+	uint32_t id;
+	uint8_t *map; /* the whole memfd mapping */
+	size_t map_len;
+	struct ipc_shm *shm;
+	uint32_t rx_size, tx_size; /* private copies: never read back from shm */
+	bool lingering; /* program gone; finishing the connection */
+	bool in_sync; /* inside ipc_sock_sync: notifications wait */
+	bool busy;    /* inside a request: notifications wait */
+	bool dirty;   /* a notification waited */
+	bool bad;     /* impossible index seen during a request */
+};
+
+/* Create a socket for session ss: a new stack socket (so == NULL) of the
+ * given type, or an accepted one (rings of its current sizes).  On success
+ * *prog_fd and *memfd are the program's ends (the caller sends and closes
+ * them).  On failure an accepted `so` is closed. */
+int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so,
+		 struct ipc_sock **out, int *prog_fd, int *memfd);
+/* Close the stack socket and free everything (daemon shutdown). */
+void ipc_sock_destroy(struct ipc_sock *is);
+
+#endif
