@@ -145,13 +145,26 @@ out:
 	return err;
 }
 
+/* --trace: the device layer's line, first and last of a packet's way. */
+static void dev_trace(const struct dev *d, const char *dir, size_t len)
+{
+	char line[96];
+
+	snprintf(line, sizeof line, "dev  %s %zu bytes %s %s", dir, len,
+		 dir[0] == 'r' ? "from" : "to", d->ifname);
+	log_trace(NULL, line);
+}
+
 ssize_t dev_recv(struct dev *d, void *buf, size_t len)
 {
 	for (;;) {
 		ssize_t n = read(d->fd, buf, len);
 
-		if (n >= 0)
+		if (n >= 0) {
+			if (d->trace)
+				dev_trace(d, "rx", (size_t)n);
 			return n;
+		}
 		if (errno == EINTR)
 			continue;
 		if (errno != EAGAIN)
@@ -165,6 +178,8 @@ static int dev_xmit(void *ctx, uint8_t *frame, size_t len)
 {
 	struct dev *d = ctx;
 
+	if (d->trace)
+		dev_trace(d, "tx", len);
 	for (;;) {
 		ssize_t n = write(d->fd, frame, len);
 

@@ -3,6 +3,7 @@
 #define UD_DEV_H
 
 #include <net/if.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -13,6 +14,7 @@ struct dev {
 	char ifname[IFNAMSIZ];
 	enum us_link_mode mode;
 	uint64_t rx_err, tx_err, tx_again; /* counters shown with the stack's */
+	bool trace;                         /* --trace: a "dev" line per frame */
 };
 
 /* Create the device (non-persistent, nonblocking).  Errors are logged as

@@ -454,6 +454,7 @@ static void tcp_data(struct tcp_pcb *tp, uint32_t seq, const uint8_t *data, uint
 		}
 		US_ADD(s, tcp_rx_bytes, len);
 		tp->bytes_received += len;
+		US_TRACE(s, "sock tcp port %u: %u bytes readable", tp->lport, ring_used(&tp->rcv));
 		/* Delayed ACK: every second segment at once, quick ACKs at
 		 * the start, otherwise within TCP_DELACK_TIME. */
 		tp->delack_segs++;

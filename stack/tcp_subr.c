@@ -247,6 +247,7 @@ void tcp_child_established(struct tcp_pcb *tp)
 	TAILQ_INSERT_TAIL(&l->acceptq, tp, qlink);
 	tp->in_acceptq = true;
 	l->acceptq_len++;
+	US_TRACE(tp->s, "sock tcp port %u: connection ready to accept", l->lport);
 	if (l->so)
 		sock_wakeup(l->so);
 }
