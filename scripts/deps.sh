@@ -14,7 +14,8 @@ PKGS=(
 	llvm libclang-rt-dev  # sanitizer runtimes and symbolizer for the ASan/UBSan build
 	# integration tests and demo
 	iproute2 iputils-ping iputils-arping socat netcat-openbsd
-	python3 python3-scapy tcpdump nftables util-linux procps coreutils
+	python3 python3-scapy tcpdump tshark nftables util-linux procps coreutils
+	curl          # libustack.so tests: a stock client under the shim
 )
 
 installed() {

@@ -1,0 +1,169 @@
+/* shim.h - libustack.so internals shared by the shim_*.c files: the real
+ * libc entry points (resolved once in the constructor), the per-fd table,
+ * the socket object (shared by every fd that dups it), the control
+ * connection and the request/wait helpers.  Functions return 0/positive or
+ * a negative errno; only the interposed entry points set errno. */
+#ifndef SHIM_H
+#define SHIM_H
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include "ipc.h"
+
+#define SHIM_VIS __attribute__((visibility("default")))
+
+/* The libc functions we call through (never our own wrappers). */
+struct shim_libc {
+	int (*socket)(int, int, int);
+	int (*bind)(int, const struct sockaddr *, socklen_t);
+	int (*listen)(int, int);
+	int (*accept)(int, struct sockaddr *, socklen_t *);
+	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
+	int (*connect)(int, const struct sockaddr *, socklen_t);
+	ssize_t (*read)(int, void *, size_t);
+	ssize_t (*write)(int, const void *, size_t);
+	ssize_t (*readv)(int, const struct iovec *, int);
+	ssize_t (*writev)(int, const struct iovec *, int);
+	ssize_t (*recv)(int, void *, size_t, int);
+	ssize_t (*send)(int, const void *, size_t, int);
+	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+	ssize_t (*recvmsg)(int, struct msghdr *, int);
+	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	int (*close)(int);
+	int (*shutdown)(int, int);
+	int (*getsockname)(int, struct sockaddr *, socklen_t *);
+	int (*getpeername)(int, struct sockaddr *, socklen_t *);
+	int (*getsockopt)(int, int, int, void *, socklen_t *);
+	int (*setsockopt)(int, int, int, const void *, socklen_t);
+	int (*fcntl)(int, int, ...);
+	int (*ioctl)(int, unsigned long, ...);
+	int (*dup)(int);
+	int (*dup2)(int, int);
+	int (*dup3)(int, int, int);
+	int (*poll)(struct pollfd *, nfds_t, int);
+	int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
+	int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
+	int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *,
+		       const sigset_t *);
+	int (*epoll_create)(int);
+	int (*epoll_create1)(int);
+	int (*epoll_ctl)(int, int, int, struct epoll_event *);
+	int (*epoll_wait)(int, struct epoll_event *, int, int);
+	int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
+};
+extern struct shim_libc shim_real;
+
+/* One ustack socket, shared by every fd that refers to it (dup, fork). */
+struct shim_sock {
+	int refs; /* fd table entries (atomic) */
+	int type; /* SOCK_STREAM or SOCK_DGRAM */
+	uint32_t id;
+	struct ipc_shm *shm;
+	uint8_t *rx, *tx;
+	uint32_t rx_size, tx_size; /* private: never read back from shm */
+	size_t map_len;
+	pthread_mutex_t req_lock, rx_lock, tx_lock;
+	uint32_t seq;
+	int nonblock;  /* O_NONBLOCK of the open file (atomic) */
+	bool listening, connected, connecting, shut_rd, shut_wr, dead;
+	bool reuseport;
+	int rcvtimeo_ms, sndtimeo_ms; /* -1: none */
+};
+
+/* An epoll fd: the ustack members (the kernel knows the others). */
+struct shim_ep_ent {
+	int fd;
+	struct shim_sock *s;
+	uint32_t events;
+	epoll_data_t data;
+	uint32_t last; /* readiness last reported (EPOLLET) */
+	uint32_t last_rx, last_tx;
+};
+struct shim_ep {
+	pthread_mutex_t lock;
+	struct shim_ep_ent *ent;
+	int n, cap;
+};
+
+/* ---- shim_fd.c: fd -> object tables ---- */
+struct shim_sock *shim_fd_sock(int fd);
+/* Install s at fd (takes a reference); releases what was there. */
+void shim_fd_set(int fd, struct shim_sock *s);
+/* Forget fd (after the real close/dup2 overwrite); drops the reference. */
+void shim_fd_clear(int fd);
+void shim_sock_ref(struct shim_sock *s);
+void shim_sock_unref(struct shim_sock *s);
+struct shim_ep *shim_fd_ep(int fd, bool create);
+void shim_fd_ep_clear(int fd);
+
+/* ---- shim_ipc.c: control connection, requests, waits ---- */
+/* A new socket from ustackd: returns the program's fd or negative errno. */
+int shim_ipc_socket(int type, int flags);
+/* Map a received memfd and build the object; closes memfd. */
+struct shim_sock *shim_sock_from(int type, const struct ipc_sockinfo *si, int memfd, int *err);
+/* One request on a socket channel.  req/rep are the payload; rep_len gets
+ * the reply payload length; fds (2) receive SCM_RIGHTS when non-NULL.
+ * Returns the reply status (>= 0) or a negative errno. */
+int shim_req(int fd, struct shim_sock *s, uint16_t type, const struct iovec *req, int nreq,
+	     const struct iovec *rep, int nrep, size_t *rep_len, int *fds);
+int shim_req_simple(int fd, struct shim_sock *s, uint16_t type, const void *req, uint32_t len,
+		    void *rep, size_t rep_cap);
+/* Readiness (poll bits) from the shared header and the rings. */
+unsigned shim_ready(struct shim_sock *s);
+/* Ask ustackd for a wake-up on `bits`; then the caller re-checks. */
+void shim_want(struct shim_sock *s, unsigned bits);
+/* Wait for a wake-up (the caller has set want and re-checked): poll the
+ * real fd at most timeout_ms (-1 forever).  0, -EINTR, -ETIMEDOUT, or
+ * -ECONNRESET when ustackd is gone. */
+int shim_wait(int fd, struct shim_sock *s, int timeout_ms);
+/* Discard queued IPC_WAKE records (never a reply another thread waits for). */
+void shim_drain(int fd, struct shim_sock *s);
+/* The socket channel hung up: ustackd is gone (one stderr line per process). */
+void shim_mark_dead(struct shim_sock *s);
+/* Ring the doorbell if ustackd asked for it. */
+void shim_doorbell(int fd, struct shim_sock *s);
+/* Is the control fd ours?  (close/dup2 of it by the program) */
+void shim_ipc_fd_closed(int fd);
+bool shim_ipc_is_ctl(int fd);
+
+/* ---- shim_sock.c helpers used elsewhere ---- */
+int shim_sock_error(int fd, struct shim_sock *s);
+uint64_t shim_now_ms(void);
+
+/* ---- shim_io.c ---- */
+ssize_t shim_stream_recv(int fd, struct shim_sock *s, const struct iovec *iov, int n, int flags);
+ssize_t shim_stream_send(int fd, struct shim_sock *s, const struct iovec *iov, int n, int flags);
+
+/* _FORTIFY_SOURCE entry points (no public prototypes). */
+ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);
+ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+		       struct sockaddr *from, socklen_t *fromlen);
+int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen);
+int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask,
+		size_t fdslen);
+
+/* errno helper: r < 0 -> errno = -r, -1. */
+static inline long shim_ret(long r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+#endif

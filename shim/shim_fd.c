@@ -1,0 +1,121 @@
+/* shim_fd.c - owns the fd -> object tables: which fds are ustack sockets
+ * (a shim_sock shared by dups, reference-counted) and which are epoll fds
+ * with ustack members.  Two-level, allocated on demand, lock-free reads: a
+ * lookup on every read()/write() of a kernel fd costs two loads. */
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "shim.h"
+
+#define SHIM_FD_CHUNK 1024
+#define SHIM_FD_CHUNKS 1024 /* fds below 1M */
+
+static void **shim_sock_tab[SHIM_FD_CHUNKS];
+static void **shim_ep_tab[SHIM_FD_CHUNKS];
+
+static void **shim_slot(void ***tab, int fd, bool create)
+{
+	if (fd < 0 || fd >= SHIM_FD_CHUNK * SHIM_FD_CHUNKS)
+		return NULL;
+	void **chunk = __atomic_load_n(&tab[fd / SHIM_FD_CHUNK], __ATOMIC_ACQUIRE);
+	if (!chunk) {
+		if (!create)
+			return NULL;
+		void **fresh = calloc(SHIM_FD_CHUNK, sizeof *fresh);
+		if (!fresh)
+			return NULL;
+		void **expect = NULL;
+		if (__atomic_compare_exchange_n(&tab[fd / SHIM_FD_CHUNK], &expect, fresh, false,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			chunk = fresh;
+		else {
+			free(fresh);
+			chunk = expect;
+		}
+	}
+	return &chunk[fd % SHIM_FD_CHUNK];
+}
+
+struct shim_sock *shim_fd_sock(int fd)
+{
+	void **p = shim_slot(shim_sock_tab, fd, false);
+
+	return p ? __atomic_load_n(p, __ATOMIC_ACQUIRE) : NULL;
+}
+
+void shim_sock_ref(struct shim_sock *s)
+{
+	__atomic_fetch_add(&s->refs, 1, __ATOMIC_ACQ_REL);
+}
+
+void shim_sock_unref(struct shim_sock *s)
+{
+	if (__atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	munmap(s->shm, s->map_len);
+	pthread_mutex_destroy(&s->req_lock);
+	pthread_mutex_destroy(&s->rx_lock);
+	pthread_mutex_destroy(&s->tx_lock);
+	free(s);
+}
+
+void shim_fd_set(int fd, struct shim_sock *s)
+{
+	void **p = shim_slot(shim_sock_tab, fd, true);
+
+	if (!p)
+		return;
+	shim_sock_ref(s);
+	struct shim_sock *old = __atomic_exchange_n(p, s, __ATOMIC_ACQ_REL);
+	if (old)
+		shim_sock_unref(old);
+}
+
+void shim_fd_clear(int fd)
+{
+	void **p = shim_slot(shim_sock_tab, fd, false);
+
+	if (p) {
+		struct shim_sock *old = __atomic_exchange_n(p, NULL, __ATOMIC_ACQ_REL);
+		if (old)
+			shim_sock_unref(old);
+	}
+	shim_fd_ep_clear(fd);
+}
+
+struct shim_ep *shim_fd_ep(int fd, bool create)
+{
+	void **p = shim_slot(shim_ep_tab, fd, create);
+	struct shim_ep *ep;
+
+	if (!p)
+		return NULL;
+	ep = __atomic_load_n(p, __ATOMIC_ACQUIRE);
+	if (ep || !create)
+		return ep;
+	ep = calloc(1, sizeof *ep);
+	if (!ep)
+		return NULL;
+	pthread_mutex_init(&ep->lock, NULL);
+	void *expect = NULL;
+	if (!__atomic_compare_exchange_n(p, &expect, ep, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE)) {
+		free(ep);
+		ep = expect;
+	}
+	return ep;
+}
+
+void shim_fd_ep_clear(int fd)
+{
+	void **p = shim_slot(shim_ep_tab, fd, false);
+
+	if (!p)
+		return;
+	struct shim_ep *ep = __atomic_exchange_n(p, NULL, __ATOMIC_ACQ_REL);
+	if (ep) {
+		pthread_mutex_destroy(&ep->lock);
+		free(ep->ent);
+		free(ep);
+	}
+}

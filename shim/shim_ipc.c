@@ -1,0 +1,418 @@
+/* shim_ipc.c - owns the shim's side of shim/ipc.h: the control connection
+ * (opened at the first socket(), again in a child after fork), IPC_SOCKET,
+ * mapping a socket's memfd, request/reply on a socket channel, readiness
+ * from the shared header, wake-up waits and doorbells.  What comes from
+ * ustackd is checked too: sizes, lengths, indices. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+#define SHIM_DEFAULT_SOCKET "/run/ustack/ustackd.sock"
+#define SHIM_WAIT_SLICE_MS 1000 /* re-check at least this often (lost wake-up insurance) */
+
+static pthread_mutex_t shim_ctl_lock = PTHREAD_MUTEX_INITIALIZER;
+static int shim_ctl_fd = -1;
+static pid_t shim_ctl_pid;
+static uint32_t shim_ctl_seq;
+static int shim_warned;
+
+bool shim_ipc_is_ctl(int fd)
+{
+	return fd >= 0 && __atomic_load_n(&shim_ctl_fd, __ATOMIC_ACQUIRE) == fd;
+}
+
+void shim_ipc_fd_closed(int fd)
+{
+	int expect = fd;
+
+	if (fd >= 0)
+		__atomic_compare_exchange_n(&shim_ctl_fd, &expect, -1, false, __ATOMIC_ACQ_REL,
+					    __ATOMIC_ACQUIRE);
+}
+
+static const char *shim_socket_path(void)
+{
+	const char *p = getenv("USTACK_SOCKET");
+
+	return p && *p ? p : SHIM_DEFAULT_SOCKET;
+}
+
+/* Send a record and wait for its reply on a blocking-or-not fd. */
+static int shim_send_rec(int fd, uint16_t type, uint32_t seq, const struct iovec *pl, int npl)
+{
+	struct ipc_msg h = { .magic = IPC_MAGIC, .type = type, .seq = seq };
+	struct iovec iov[8];
+	int n = 0;
+
+	iov[n++] = (struct iovec){ &h, sizeof h };
+	for (int i = 0; i < npl && n < 8; i++) {
+		iov[n++] = pl[i];
+		h.len += (uint32_t)pl[i].iov_len;
+	}
+	if (npl > 7 || h.len > IPC_MAX_PAYLOAD)
+		return -EMSGSIZE;
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+	for (;;) {
+		ssize_t r = shim_real.sendmsg(fd, &mh, MSG_NOSIGNAL);
+		if (r >= 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			struct pollfd p = { fd, POLLOUT, 0 };
+			shim_real.poll(&p, 1, 100);
+			continue;
+		}
+		return errno == EPIPE || errno == ECONNREFUSED ? -ECONNRESET : -errno;
+	}
+}
+
+/* Receive records until the reply of `type` arrives (IPC_WAKE and stray
+ * replies are skipped).  The payload goes to rep[]. */
+static int shim_recv_reply(int fd, uint16_t type, const struct iovec *rep, int nrep,
+			   size_t *rep_len, int *fds)
+{
+	for (;;) {
+		struct ipc_msg h;
+		struct iovec iov[8];
+		union {
+			char buf[CMSG_SPACE(2 * sizeof(int))];
+			struct cmsghdr align;
+		} u;
+		int n = 0;
+
+		iov[n++] = (struct iovec){ &h, sizeof h };
+		for (int i = 0; i < nrep && n < 8; i++)
+			iov[n++] = rep[i];
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n,
+				     .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+		ssize_t r = shim_real.recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				struct pollfd p = { fd, POLLIN, 0 };
+				shim_real.poll(&p, 1, -1);
+				continue;
+			}
+			return errno == ECONNRESET ? -ECONNRESET : -errno;
+		}
+		if (r == 0)
+			return -ECONNRESET; /* ustackd is gone */
+		/* Close any fds that came with a record that is not ours. */
+		int got[2] = { -1, -1 }, ngot = 0;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+				size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+				for (size_t i = 0; i < k; i++) {
+					int f;
+					memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
+					if (ngot < 2)
+						got[ngot++] = f;
+					else
+						shim_real.close(f);
+				}
+			}
+		bool ok = (size_t)r >= sizeof h && h.magic == IPC_MAGIC &&
+			  (h.flags & IPC_F_REPLY) && h.type == type && h.len == (size_t)r - sizeof h &&
+			  !(mh.msg_flags & MSG_TRUNC);
+		if (!ok || !fds) {
+			for (int i = 0; i < ngot; i++)
+				shim_real.close(got[i]);
+		}
+		if (!ok)
+			continue; /* IPC_WAKE, or a reply another process asked for */
+		if (fds) {
+			fds[0] = got[0];
+			fds[1] = got[1];
+		}
+		if (rep_len)
+			*rep_len = h.len;
+		return h.status;
+	}
+}
+
+/* The control connection of this process (a child after fork opens its
+ * own).  Called with shim_ctl_lock held. */
+static int shim_ctl_get(void)
+{
+	pid_t me = getpid();
+	const char *path = shim_socket_path();
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, r;
+
+	if (shim_ctl_fd >= 0 && shim_ctl_pid == me)
+		return shim_ctl_fd;
+	if (shim_ctl_fd >= 0) /* inherited from the parent: its connection, not ours */
+		shim_real.close(shim_ctl_fd);
+	shim_ctl_fd = -1;
+	if (strlen(path) >= sizeof sa.sun_path)
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = shim_real.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (shim_real.connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		r = -errno;
+		shim_real.close(fd);
+		if (!__atomic_exchange_n(&shim_warned, 1, __ATOMIC_ACQ_REL))
+			fprintf(stderr, "libustack: cannot reach ustackd at %s: %s\n", path,
+				strerror(-r));
+		return r;
+	}
+	struct ipc_hello he = { .version = IPC_VERSION, .pid = (uint32_t)me };
+	struct iovec req = { &he, sizeof he };
+	struct ipc_hello rep;
+	struct iovec repv = { &rep, sizeof rep };
+	size_t len = 0;
+	r = shim_send_rec(fd, IPC_HELLO, ++shim_ctl_seq, &req, 1);
+	if (r == 0)
+		r = shim_recv_reply(fd, IPC_HELLO, &repv, 1, &len, NULL);
+	if (r == 0 && (len != sizeof rep || rep.version != IPC_VERSION))
+		r = -EPROTO;
+	if (r < 0) {
+		shim_real.close(fd);
+		if (!__atomic_exchange_n(&shim_warned, 1, __ATOMIC_ACQ_REL))
+			fprintf(stderr, "libustack: ustackd at %s refused the session: %s\n", path,
+				strerror(-r));
+		return r == -ECONNRESET ? -ECONNREFUSED : r;
+	}
+	shim_ctl_pid = me;
+	__atomic_store_n(&shim_ctl_fd, fd, __ATOMIC_RELEASE);
+	return fd;
+}
+
+struct shim_sock *shim_sock_from(int type, const struct ipc_sockinfo *si, int memfd, int *err)
+{
+	struct shim_sock *s;
+	struct stat st;
+	size_t need = IPC_SHM_HDR;
+
+	*err = -EPROTO;
+	if (type == SOCK_STREAM) {
+		uint32_t rx = si->rx_size, tx = si->tx_size;
+		if (rx < IPC_RING_MIN || rx > IPC_RING_MAX || (rx & (rx - 1)) ||
+		    tx < IPC_RING_MIN || tx > IPC_RING_MAX || (tx & (tx - 1)))
+			goto fail;
+		need += (size_t)rx + tx;
+	}
+	if (fstat(memfd, &st) < 0 || (size_t)st.st_size < need)
+		goto fail;
+	s = calloc(1, sizeof *s);
+	if (!s) {
+		*err = -ENOMEM;
+		goto fail;
+	}
+	void *p = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	if (p == MAP_FAILED) {
+		*err = -errno;
+		free(s);
+		goto fail;
+	}
+	shim_real.close(memfd);
+	s->type = type;
+	s->id = si->sock_id;
+	s->shm = p;
+	s->map_len = need;
+	if (type == SOCK_STREAM) {
+		s->rx_size = si->rx_size;
+		s->tx_size = si->tx_size;
+		s->rx = (uint8_t *)p + IPC_SHM_HDR;
+		s->tx = s->rx + s->rx_size;
+	}
+	s->rcvtimeo_ms = s->sndtimeo_ms = -1;
+	pthread_mutex_init(&s->req_lock, NULL);
+	pthread_mutex_init(&s->rx_lock, NULL);
+	pthread_mutex_init(&s->tx_lock, NULL);
+	*err = 0;
+	return s;
+fail:
+	shim_real.close(memfd);
+	return NULL;
+}
+
+int shim_ipc_socket(int type, int flags)
+{
+	struct ipc_socket req = { .type = type == SOCK_STREAM ? 1 : 2 };
+	struct ipc_sockinfo si;
+	struct iovec reqv = { &req, sizeof req }, repv = { &si, sizeof si };
+	size_t len = 0;
+	int fds[2] = { -1, -1 }, r, fd;
+
+	pthread_mutex_lock(&shim_ctl_lock);
+	fd = shim_ctl_get();
+	if (fd < 0) {
+		pthread_mutex_unlock(&shim_ctl_lock);
+		return fd;
+	}
+	r = shim_send_rec(fd, IPC_SOCKET, ++shim_ctl_seq, &reqv, 1);
+	if (r == 0)
+		r = shim_recv_reply(fd, IPC_SOCKET, &repv, 1, &len, fds);
+	if (r == -ECONNRESET) { /* ustackd restarted or dropped us: reconnect next time */
+		shim_real.close(fd);
+		shim_ctl_fd = -1;
+		r = -ECONNREFUSED;
+	}
+	pthread_mutex_unlock(&shim_ctl_lock);
+	if (r < 0)
+		goto fail;
+	if (len != sizeof si || fds[0] < 0 || fds[1] < 0) {
+		r = -EPROTO;
+		goto fail;
+	}
+	struct shim_sock *s = shim_sock_from(type, &si, fds[1], &r);
+	fds[1] = -1;
+	if (!s)
+		goto fail;
+	if (!(flags & SOCK_CLOEXEC))
+		shim_real.fcntl(fds[0], F_SETFD, 0);
+	if (flags & SOCK_NONBLOCK) {
+		shim_real.fcntl(fds[0], F_SETFL, O_NONBLOCK | O_RDWR);
+		s->nonblock = 1;
+	}
+	shim_fd_set(fds[0], s);
+	return fds[0];
+fail:
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0)
+			shim_real.close(fds[i]);
+	return r;
+}
+
+int shim_req(int fd, struct shim_sock *s, uint16_t type, const struct iovec *req, int nreq,
+	     const struct iovec *rep, int nrep, size_t *rep_len, int *fds)
+{
+	int r;
+
+	if (__atomic_load_n(&s->dead, __ATOMIC_ACQUIRE))
+		return -ECONNRESET;
+	pthread_mutex_lock(&s->req_lock);
+	uint32_t seq = ++s->seq;
+	r = shim_send_rec(fd, type, seq, req, nreq);
+	if (r == 0)
+		r = shim_recv_reply(fd, type, rep, nrep, rep_len, fds);
+	pthread_mutex_unlock(&s->req_lock);
+	if (r == -ECONNRESET && type != IPC_SOERROR)
+		shim_mark_dead(s);
+	return r;
+}
+
+int shim_req_simple(int fd, struct shim_sock *s, uint16_t type, const void *req, uint32_t len,
+		    void *rep, size_t rep_cap)
+{
+	struct iovec rq = { (void *)req, len }, rp = { rep, rep_cap };
+	size_t got = 0;
+	int r = shim_req(fd, s, type, &rq, len ? 1 : 0, &rp, rep ? 1 : 0, &got, NULL);
+
+	if (r >= 0 && rep && got != rep_cap)
+		return -EPROTO;
+	return r;
+}
+
+/* ---- readiness and waiting ---------------------------------------------- */
+
+unsigned shim_ready(struct shim_sock *s)
+{
+	struct ipc_shm *sh = s->shm;
+	unsigned ev = __atomic_load_n(&sh->events, __ATOMIC_ACQUIRE);
+	unsigned r = 0;
+
+	if (__atomic_load_n(&s->dead, __ATOMIC_ACQUIRE))
+		return POLLIN | POLLOUT | POLLERR | POLLHUP;
+	if (s->type != SOCK_STREAM || s->listening)
+		return ev & (POLLIN | POLLOUT | POLLERR | POLLHUP | POLLRDHUP);
+	uint32_t state = __atomic_load_n(&sh->state, __ATOMIC_ACQUIRE);
+	uint32_t rx_head = __atomic_load_n(&sh->rx_head, __ATOMIC_ACQUIRE);
+	uint32_t rx_tail = __atomic_load_n(&sh->rx_tail, __ATOMIC_RELAXED);
+	uint32_t tx_tail = __atomic_load_n(&sh->tx_tail, __ATOMIC_ACQUIRE);
+	uint32_t tx_head = __atomic_load_n(&sh->tx_head, __ATOMIC_RELAXED);
+	uint32_t avail = rx_head - rx_tail, used = tx_head - tx_tail;
+
+	if (avail > s->rx_size || used > s->tx_size)
+		return POLLIN | POLLOUT | POLLERR; /* corrupted: calls fail with EIO */
+	if (avail || (ev & (POLLRDHUP | POLLHUP | POLLERR)) || s->shut_rd)
+		r |= POLLIN;
+	/* 4 = ESTABLISHED, 7 = CLOSE_WAIT (enum us_tcp_state) */
+	if ((state == 4 || state == 7) && !s->shut_wr) {
+		uint32_t space = s->tx_size - used;
+		if (space && space >= used / 2)
+			r |= POLLOUT;
+	} else if (ev & POLLOUT) {
+		r |= POLLOUT;
+	}
+	return r | (ev & (POLLERR | POLLHUP | POLLRDHUP));
+}
+
+void shim_mark_dead(struct shim_sock *s)
+{
+	static int said;
+
+	if (__atomic_exchange_n(&s->dead, true, __ATOMIC_ACQ_REL))
+		return;
+	if (!__atomic_exchange_n(&said, 1, __ATOMIC_ACQ_REL))
+		fprintf(stderr, "libustack: lost ustackd at %s (socket channel closed)\n",
+			shim_socket_path());
+}
+
+void shim_want(struct shim_sock *s, unsigned bits)
+{
+	__atomic_fetch_or(&s->shm->want, bits, __ATOMIC_SEQ_CST);
+}
+
+void shim_drain(int fd, struct shim_sock *s)
+{
+	struct ipc_msg h;
+
+	if (pthread_mutex_trylock(&s->req_lock) != 0)
+		return; /* a request is in flight: it skips the wake-ups itself */
+	for (int i = 0; i < 64; i++) {
+		ssize_t r = shim_real.recv(fd, &h, sizeof h, MSG_DONTWAIT | MSG_TRUNC);
+		if (r == 0) {
+			shim_mark_dead(s);
+			break;
+		}
+		if (r < 0) {
+			if (errno == ECONNRESET)
+				shim_mark_dead(s);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->req_lock);
+}
+
+int shim_wait(int fd, struct shim_sock *s, int timeout_ms)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	int slice = timeout_ms < 0 || timeout_ms > SHIM_WAIT_SLICE_MS ? SHIM_WAIT_SLICE_MS
+								      : timeout_ms;
+	int r = shim_real.poll(&p, 1, slice);
+
+	if (r < 0)
+		return errno == EINTR ? -EINTR : -errno;
+	if (r == 0)
+		return timeout_ms >= 0 && slice == timeout_ms ? -ETIMEDOUT : 0;
+	if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) {
+		shim_mark_dead(s);
+		return -ECONNRESET;
+	}
+	shim_drain(fd, s);
+	return 0;
+}
+
+void shim_doorbell(int fd, struct shim_sock *s)
+{
+	if (!__atomic_load_n(&s->shm->want_doorbell, __ATOMIC_SEQ_CST))
+		return;
+	if (!__atomic_exchange_n(&s->shm->want_doorbell, 0u, __ATOMIC_SEQ_CST))
+		return;
+	struct ipc_msg h = { .magic = IPC_MAGIC, .type = IPC_DOORBELL };
+	/* Never blocks: a full queue means ustackd has work queued anyway. */
+	shim_real.send(fd, &h, sizeof h, MSG_DONTWAIT | MSG_NOSIGNAL);
+}

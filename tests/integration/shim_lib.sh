@@ -1,0 +1,71 @@
+# shellcheck shell=bash
+# shim_lib.sh - helpers for the libustack.so tests (sourced after lib.sh).
+#   $3 = path of libustack.so (or env LIBUSTACK); tests that need a helper
+#   program take it as $4.
+# Programs run "under the shim" inside the test's namespace with
+# USTACK_SOCKET pointing at the test's ustackd.
+
+SHIM=${3:-${LIBUSTACK:-}}
+MiB=$((1024 * 1024))
+
+shim_setup() {
+	setup
+	[ -n "$SHIM" ] || fail "no libustack.so given (argument 3 or LIBUSTACK)"
+	[ -f "$SHIM" ] || fail "libustack.so not found: $SHIM"
+	SHIM=$(cd "$(dirname "$SHIM")" && pwd)/$(basename "$SHIM")
+}
+
+# shim CMD...: run CMD inside the namespace under libustack.so.
+shim() { ip netns exec "$NS" env USTACK_SOCKET="$SOCK" LD_PRELOAD="$SHIM" "$@"; }
+# shim_bg CMD... &: the same in the background, so that $! is the
+# program's own PID (the subshell execs it).
+shim_bg() { exec ip netns exec "$NS" env USTACK_SOCKET="$SOCK" LD_PRELOAD="$SHIM" "$@"; }
+
+# ipc_ctr NAME: a value from `ustackctl ipc`.
+ipc_ctr() {
+	local v
+	v=$("$USTACKCTL" --socket "$SOCK" ipc | awk -v n="ipc_$1" '$1 == n { print $2 }')
+	[ -n "$v" ] || fail "ustackctl ipc has no ipc_$1"
+	echo "$v"
+}
+
+# Open (non-orphan) stack sockets.
+stack_socks() {
+	"$USTACKCTL" --socket "$SOCK" sockets | awk 'NR > 1 && $NF != "orphan"' | wc -l
+}
+
+# wait_ipc_socks N SECS: ipc_sockets drops to N within SECS.
+wait_ipc_socks() {
+	local n=$1 i v
+	for ((i = 0; i < $2 * 10; i++)); do
+		v=$(ipc_ctr sockets)
+		[ "$v" -le "$n" ] && return 0
+		sleep 0.1
+	done
+	fail "ipc_sockets is $v, expected $n within $2 s"
+}
+
+# wait_port_listening NSPORT: the stack has a listener on port (ipc side).
+wait_stack_listen() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		"$USTACKCTL" --socket "$SOCK" sockets | awk -v p=":$1" '$2 ~ p"$" && $4 == "LISTEN"' |
+			grep -q . && return 0
+		sleep 0.1
+	done
+	fail "no stack listener on port $1 after 10 s"
+}
+
+# wait_kernel_listen PORT: a kernel-side listener in the namespace.
+wait_kernel_listen() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		ns ss -Hltn "sport = :$1" | grep -q . && return 0
+		sleep 0.1
+	done
+	fail "no kernel listener on port $1 after 10 s"
+}
+
+now_ns() { date +%s%N; }
+# mbps BYTES START_NS END_NS
+mbps() { awk -v b="$1" -v s="$2" -v e="$3" 'BEGIN { printf "%.1f", b / ((e - s) / 1e9) / 1e6 }'; }

@@ -1,0 +1,163 @@
+/* shim_poll.c - run under libustack.so by shim_poll.sh: poll, select and
+ * epoll over a mix of a pipe and ustack sockets.
+ *   shim_poll ECHO_IP ECHO_PORT LISTEN_PORT
+ * connects to a kernel-side echo server, listens on LISTEN_PORT (the
+ * script connects to it from the kernel side after "listening" appears),
+ * and checks that each wait reports exactly the ready fds.  Exit 0 = pass. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define CHECK(c, ...)                                                          \
+	do {                                                                   \
+		if (!(c)) {                                                    \
+			fprintf(stderr, "FAIL line %d: ", __LINE__);           \
+			fprintf(stderr, __VA_ARGS__);                          \
+			fprintf(stderr, " (errno %s)\n", strerror(errno));     \
+			exit(1);                                               \
+		}                                                              \
+	} while (0)
+
+static void echo_roundtrip(int c, const char *msg)
+{
+	CHECK(send(c, msg, strlen(msg), 0) == (ssize_t)strlen(msg), "send");
+}
+
+static void drain(int fd, size_t n)
+{
+	char buf[256];
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, buf, sizeof buf < n - got ? sizeof buf : n - got);
+		CHECK(r > 0, "read %zd", r);
+		got += (size_t)r;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	int p[2], c, l, r;
+
+	CHECK(argc == 4, "usage: shim_poll ECHO_IP ECHO_PORT LISTEN_PORT");
+	CHECK(pipe(p) == 0, "pipe");
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(c >= 0, "socket");
+	inet_pton(AF_INET, argv[1], &sa.sin_addr);
+	sa.sin_port = htons((uint16_t)atoi(argv[2]));
+	CHECK(connect(c, (struct sockaddr *)&sa, sizeof sa) == 0, "connect");
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(l >= 0, "socket");
+	int one = 1;
+	CHECK(setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0, "setsockopt");
+	struct sockaddr_in la = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[3])) };
+	CHECK(bind(l, (struct sockaddr *)&la, sizeof la) == 0, "bind");
+	CHECK(listen(l, 8) == 0, "listen");
+	CHECK(c < FD_SETSIZE && l < FD_SETSIZE, "small fds");
+
+	/* poll: nothing readable yet; c writable. */
+	struct pollfd pf[3] = { { p[0], POLLIN, 0 }, { c, POLLIN, 0 }, { l, POLLIN, 0 } };
+	r = poll(pf, 3, 200);
+	CHECK(r == 0, "poll idle returned %d", r);
+	struct pollfd wf = { c, POLLOUT, 0 };
+	CHECK(poll(&wf, 1, 1000) == 1 && (wf.revents & POLLOUT), "poll POLLOUT");
+	printf("poll idle ok\n");
+
+	/* poll: the pipe alone. */
+	CHECK(write(p[1], "x", 1) == 1, "write pipe");
+	r = poll(pf, 3, 2000);
+	CHECK(r == 1 && (pf[0].revents & POLLIN) && !pf[1].revents && !pf[2].revents,
+	      "poll pipe: %d %x %x %x", r, pf[0].revents, pf[1].revents, pf[2].revents);
+	drain(p[0], 1);
+	/* poll: the socket alone (blocks until the echo arrives). */
+	echo_roundtrip(c, "hello");
+	r = poll(pf, 3, 5000);
+	CHECK(r == 1 && (pf[1].revents & POLLIN) && !pf[0].revents, "poll socket: %d", r);
+	drain(c, 5);
+	printf("poll ok\n");
+
+	/* select: pipe + socket both. */
+	echo_roundtrip(c, "again");
+	CHECK(write(p[1], "y", 1) == 1, "write pipe");
+	fd_set rd;
+	int seen_pipe = 0, seen_sock = 0;
+	for (int i = 0; i < 50 && !(seen_pipe && seen_sock); i++) {
+		struct timeval tv = { 2, 0 };
+		FD_ZERO(&rd);
+		FD_SET(p[0], &rd);
+		FD_SET(c, &rd);
+		FD_SET(l, &rd);
+		int mx = p[0] > c ? p[0] : c;
+		mx = mx > l ? mx : l;
+		r = select(mx + 1, &rd, NULL, NULL, &tv);
+		CHECK(r > 0, "select %d", r);
+		CHECK(!FD_ISSET(l, &rd), "select: listener readable");
+		if (FD_ISSET(p[0], &rd) && !seen_pipe) {
+			drain(p[0], 1);
+			seen_pipe = 1;
+		}
+		if (FD_ISSET(c, &rd) && !seen_sock) {
+			drain(c, 5);
+			seen_sock = 1;
+		}
+	}
+	CHECK(seen_pipe && seen_sock, "select saw pipe %d sock %d", seen_pipe, seen_sock);
+	printf("select ok\n");
+
+	/* epoll: idle, then pipe + socket, then a connection on l. */
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	CHECK(ep >= 0, "epoll_create1");
+	struct epoll_event ev = { .events = EPOLLIN };
+	ev.data.u64 = 100;
+	CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev) == 0, "epoll add pipe");
+	ev.data.u64 = 200;
+	CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev) == 0, "epoll add c");
+	ev.data.u64 = 300;
+	CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev) == 0, "epoll add l");
+	CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev) == -1 && errno == EEXIST, "epoll EEXIST");
+	struct epoll_event out[8];
+	CHECK(epoll_wait(ep, out, 8, 200) == 0, "epoll idle");
+	echo_roundtrip(c, "third");
+	CHECK(write(p[1], "z", 1) == 1, "write pipe");
+	seen_pipe = seen_sock = 0;
+	for (int i = 0; i < 50 && !(seen_pipe && seen_sock); i++) {
+		r = epoll_wait(ep, out, 8, 2000);
+		CHECK(r > 0, "epoll_wait %d", r);
+		for (int k = 0; k < r; k++) {
+			CHECK(out[k].data.u64 != 300, "epoll: listener early");
+			if (out[k].data.u64 == 100 && !seen_pipe) {
+				drain(p[0], 1);
+				seen_pipe = 1;
+			}
+			if (out[k].data.u64 == 200 && !seen_sock) {
+				drain(c, 5);
+				seen_sock = 1;
+			}
+		}
+	}
+	CHECK(seen_pipe && seen_sock, "epoll saw pipe %d sock %d", seen_pipe, seen_sock);
+	printf("epoll ok\nlistening\n");
+	fflush(stdout);
+	r = epoll_wait(ep, out, 8, 10000);
+	CHECK(r == 1 && out[0].data.u64 == 300, "epoll listener: %d", r);
+	int a = accept(l, NULL, NULL);
+	CHECK(a >= 0, "accept");
+	CHECK(epoll_ctl(ep, EPOLL_CTL_DEL, c, NULL) == 0, "epoll del");
+	CHECK(epoll_ctl(ep, EPOLL_CTL_DEL, c, NULL) == -1 && errno == ENOENT, "epoll ENOENT");
+	printf("epoll accept ok\n");
+	close(a);
+	close(ep);
+	close(c);
+	close(l);
+	printf("PASS\n");
+	return 0;
+}
