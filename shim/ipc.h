@@ -44,6 +44,16 @@
  *                    asked (want_doorbell: the window was small), send
  *                    IPC_DOORBELL so ustackd can us_rx_consume() and open
  *                    the window.
+ * want_doorbell has two writers on purpose: ustackd sets it after each
+ * sync; the program publishes its index, then atomically exchanges the
+ * flag with 0 and rings only if it was set - at most one doorbell in
+ * flight, and no update is lost.
+ * Replies to stream requests are sent after the new state and readiness
+ * are published (a non-blocking connect must never see a stale fresh-socket
+ * OUT|HUP).  Replies are matched by type, not seq, so that processes
+ * sharing a listener after fork each take whichever IPC_ACCEPT reply they
+ * read.  ipc_socket.type: 1 = stream, 2 = datagram (mapped explicitly, it
+ * is not enum us_sock_type).
  * Readiness: ustackd keeps `events` (US_EV_* bits) current.  A program
  * about to block stores the bits it waits for in `want` (seq_cst), then
  * re-reads `events`; if still not ready it waits for its fd to become

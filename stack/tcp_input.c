@@ -667,7 +667,16 @@ static void tcp_segment(struct tcp_pcb *tp, const struct tcp_hdr *th, const uint
 	default:
 		break;
 	}
-	/* Segment text (RFC 9293 §3.10.7.4, seventh check). */
+	/* Segment text (RFC 9293 §3.10.7.4, seventh check).  New data for a
+	 * connection its owner has closed cannot be delivered to anyone:
+	 * reset, as Linux does (TCPAbortOnData). */
+	if (plen && !tp->so && SEQ_GT(seq + plen, tp->rcv_nxt) &&
+	    (tp->state == US_TCP_FIN_WAIT_1 || tp->state == US_TCP_FIN_WAIT_2)) {
+		US_INC(s, tcp_abort_on_data);
+		tcp_send_rst(tp);
+		tcp_close_pcb(tp, 0);
+		return;
+	}
 	if (plen && (tp->state == US_TCP_ESTABLISHED || tp->state == US_TCP_FIN_WAIT_1 ||
 		     tp->state == US_TCP_FIN_WAIT_2))
 		tcp_data(tp, seq, data, plen);

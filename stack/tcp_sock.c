@@ -311,6 +311,43 @@ int tcp_usr_shutdown(struct us_sock *so, int how)
 	return 0;
 }
 
+/* Replace external ring memory by the stack's own: the send ring keeps
+ * its unacknowledged bytes (same size, same positions); the receive ring is
+ * not needed any more (an orphan resets on new data, tcp_data()). */
+static int tcp_rings_own(struct tcp_pcb *tp)
+{
+	struct us_ring *r = &tp->snd;
+
+	if (r->buf && !r->owned) {
+		uint8_t *mem = malloc(ring_used(r) ? r->size : TCP_BUF_MIN);
+
+		if (!mem)
+			return -ENOMEM;
+		if (ring_used(r)) {
+			memcpy(mem, r->buf, r->size);
+		} else {
+			r->size = TCP_BUF_MIN;
+			r->mask = r->size - 1;
+		}
+		r->buf = mem;
+		r->owned = true;
+	}
+	r = &tp->rcv;
+	if (r->buf && !r->owned) {
+		uint8_t *mem = malloc(TCP_BUF_MIN);
+
+		if (!mem)
+			return -ENOMEM;
+		r->buf = mem;
+		r->size = TCP_BUF_MIN;
+		r->mask = r->size - 1;
+		r->tail = r->head;
+		r->owned = true;
+		tp->nooo = 0;
+	}
+	return 0;
+}
+
 void tcp_usr_close(struct us_sock *so)
 {
 	struct tcp_pcb *tp = so->tcp;
@@ -339,6 +376,14 @@ void tcp_usr_close(struct us_sock *so)
 			US_INC(s, tcp_abort_on_close);
 		if (tp->state != US_TCP_TIME_WAIT)
 			tcp_send_rst(tp);
+		tcp_close_pcb(tp, 0);
+		return;
+	}
+	/* The owner's memory (shared rings) goes away with the handle: an
+	 * orphan keeps only what it still has to send, in memory of its own. */
+	if (tcp_rings_own(tp) < 0) {
+		US_INC(s, tcp_abort_on_memory);
+		tcp_send_rst(tp);
 		tcp_close_pcb(tp, 0);
 		return;
 	}

@@ -169,7 +169,9 @@ int us_tx_commit(struct us_sock *so, size_t n, uint64_t now);
 /* Give a stream socket's buffers new memory (e.g. memory shared with the
  * program): rx/tx sizes must be powers of two.  Whatever the buffers
  * hold is copied over (the sizes must then equal the current ones, see
- * us_ring_sizes).  The caller keeps the memory alive until us_close(). */
+ * us_ring_state).  The caller keeps the memory alive until us_close(),
+ * which stops using it (a connection still finishing copies what it has
+ * left to send into memory of its own). */
 int us_sock_attach_rings(struct us_sock *so, uint8_t *rx, uint32_t rx_size, uint8_t *tx,
 			 uint32_t tx_size);
 /* Current ring sizes (0 if not yet allocated) and their free-running
