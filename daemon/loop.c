@@ -89,6 +89,7 @@ static void loop_on_dev(struct loop_source *src, uint32_t events, uint64_t now)
 		l->quit = true;
 		return;
 	}
+	us_batch_begin(ud->stack);
 	for (int i = 0; i < LOOP_BATCH; i++) {
 		ssize_t n = dev_recv(&ud->dev, l->rxbuf, l->rxcap);
 
@@ -109,6 +110,8 @@ static void loop_on_dev(struct loop_source *src, uint32_t events, uint64_t now)
 	(void)now;
 	if (fault_injector) /* a frame held back is never carried over a batch */
 		fault_flush(fault_injector, FAULT_RX);
+	/* One ACK per connection for the whole batch. */
+	us_batch_end(ud->stack, clock_now_us());
 	us_poll(ud->stack, clock_now_us());
 }
 

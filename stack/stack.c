@@ -98,6 +98,20 @@ void us_input(struct us_stack *s, const uint8_t *frame, size_t len, uint64_t now
 	stack_finish(s);
 }
 
+void us_batch_begin(struct us_stack *s)
+{
+	s->batch_depth++;
+}
+
+void us_batch_end(struct us_stack *s, uint64_t now)
+{
+	if (s->batch_depth == 0 || --s->batch_depth > 0)
+		return;
+	s->now = now;
+	tcp_batch_flush(s);
+	stack_finish(s);
+}
+
 uint64_t us_poll(struct us_stack *s, uint64_t now)
 {
 	s->now = now;

@@ -150,6 +150,7 @@ void tcp_input(struct us_stack *s, const struct ip4_hdr *ih, const uint8_t *pkt)
 void tcp_err_input(struct us_stack *s, int err, uint8_t type, uint8_t code, uint32_t rest,
 		   const struct ip4_hdr *inner, const uint8_t *l4);
 int tcp_init(struct us_stack *s);
+void tcp_batch_flush(struct us_stack *s);
 void tcp_fini(struct us_stack *s);
 /* Stream socket calls (tcp_sock.c). */
 struct tcp_pcb;
@@ -275,6 +276,8 @@ struct us_stack {
 	unsigned nsocks;
 
 	/* TCP */
+	unsigned batch_depth;
+	TAILQ_HEAD(tcp_outq, tcp_pcb) tcp_outq; /* output deferred to batch end */
 	struct tcp_tree *tcp_conns;          /* by 4-tuple */
 	struct tcp_listen_tree *tcp_listeners; /* by local port */
 	struct tcp_pcb *tcp_last;            /* one-entry lookup cache */

@@ -77,6 +77,8 @@ struct tcp_pcb {
 	struct tcp_pcb *listener;      /* a child not yet accepted */
 	RB_ENTRY(tcp_pcb) node;        /* connection tree (4-tuple) */
 	TAILQ_ENTRY(tcp_pcb) qlink;    /* listener's accept queue */
+	TAILQ_ENTRY(tcp_pcb) outlink;  /* stack's deferred-output queue */
+	bool in_outq;
 	TAILQ_HEAD(, tcp_pcb) acceptq; /* listener: established children */
 	TAILQ_HEAD(, tcp_pcb) synq;    /* listener: children in SYN-RECEIVED */
 	unsigned acceptq_len, synq_len, backlog;
@@ -196,6 +198,8 @@ uint32_t tcp_ts_now(const struct tcp_pcb *tp);
 
 /* tcp_output.c */
 void tcp_output(struct tcp_pcb *tp);
+/* tcp_output() now, or at the end of the current input batch. */
+void tcp_output_soon(struct tcp_pcb *tp);
 void tcp_send_ack(struct tcp_pcb *tp);
 void tcp_send_rst(struct tcp_pcb *tp);
 void tcp_send_syn(struct tcp_pcb *tp);

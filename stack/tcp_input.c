@@ -708,7 +708,7 @@ static void tcp_segment(struct tcp_pcb *tp, const struct tcp_hdr *th, const uint
 	} else if (fin) {
 		tp->ack_now = true;
 	}
-	tcp_output(tp);
+	tcp_output_soon(tp);
 }
 
 void tcp_input(struct us_stack *s, const struct ip4_hdr *ih, const uint8_t *pkt)

@@ -43,6 +43,7 @@ int tcp_init(struct us_stack *s)
 		return -ENOMEM;
 	RB_INIT(s->tcp_conns);
 	RB_INIT(s->tcp_listeners);
+	TAILQ_INIT(&s->tcp_outq);
 	s->tcp_chal_tokens = TCP_CHALLENGE_PER_SEC;
 	if (s->cfg.tcp_time_wait == 0)
 		s->cfg.tcp_time_wait = 60 * US_SEC;
@@ -148,6 +149,10 @@ void tcp_pcb_free(struct tcp_pcb *tp)
 	}
 	tcp_timers_clear_all(tp);
 	tcp_unlink(tp);
+	if (tp->in_outq) {
+		TAILQ_REMOVE(&s->tcp_outq, tp, outlink);
+		tp->in_outq = false;
+	}
 	if (tp->so)
 		tp->so->tcp = NULL;
 	ring_release(&tp->snd);
@@ -446,5 +451,30 @@ void tcp_foreach_orphan(const struct us_stack *s, us_sock_cb cb, void *ctx)
 		si.rx_queued = ring_used(&tp->rcv);
 		si.tx_queued = ring_used(&tp->snd);
 		cb(ctx, &si);
+	}
+}
+
+void tcp_output_soon(struct tcp_pcb *tp)
+{
+	struct us_stack *s = tp->s;
+
+	if (!s->batch_depth) {
+		tcp_output(tp);
+		return;
+	}
+	if (!tp->in_outq) {
+		TAILQ_INSERT_TAIL(&s->tcp_outq, tp, outlink);
+		tp->in_outq = true;
+	}
+}
+
+void tcp_batch_flush(struct us_stack *s)
+{
+	struct tcp_pcb *tp;
+
+	while ((tp = TAILQ_FIRST(&s->tcp_outq)) != NULL) {
+		TAILQ_REMOVE(&s->tcp_outq, tp, outlink);
+		tp->in_outq = false;
+		tcp_output(tp);
 	}
 }

@@ -61,6 +61,12 @@ void us_stack_free(struct us_stack *s);
  * mode).  The buffer is only read, and only during the call. */
 void us_input(struct us_stack *s, const uint8_t *frame, size_t len, uint64_t now);
 
+/* Batching: frames fed between us_batch_begin() and us_batch_end() are
+ * answered once per connection at the end (one ACK for a burst, as GRO
+ * gives the kernel), instead of once per frame or two. */
+void us_batch_begin(struct us_stack *s);
+void us_batch_end(struct us_stack *s, uint64_t now);
+
 /* Run every timer due at `now`; returns the next deadline (US_TIME_NEVER if
  * none).  Also flushes pending socket notifications. */
 uint64_t us_poll(struct us_stack *s, uint64_t now);

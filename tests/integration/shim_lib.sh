@@ -13,13 +13,27 @@ shim_setup() {
 	[ -n "$SHIM" ] || fail "no libustack.so given (argument 3 or LIBUSTACK)"
 	[ -f "$SHIM" ] || fail "libustack.so not found: $SHIM"
 	SHIM=$(cd "$(dirname "$SHIM")" && pwd)/$(basename "$SHIM")
+	PRELOAD=$SHIM
+	# A sanitizer build of the shim needs the sanitizer runtime loaded
+	# first: the stock programs it is preloaded into are not instrumented.
+	local syms
+	syms=$(nm -D "$SHIM" 2>/dev/null) || syms=
+	if grep -q ' U __asan_' <<<"$syms"; then
+		local rt
+		rt=$(clang -print-file-name=libclang_rt.asan-x86_64.so 2>/dev/null) || rt=
+		[ -f "$rt" ] || fail "libustack.so is an ASan build but the ASan runtime was not found"
+		PRELOAD="$rt $SHIM"
+		log "sanitizer build: preloading $PRELOAD"
+		# Programs such as nc are not ours: their leaks are not our bugs.
+		export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+	fi
 }
 
 # shim CMD...: run CMD inside the namespace under libustack.so.
-shim() { ip netns exec "$NS" env USTACK_SOCKET="$SOCK" LD_PRELOAD="$SHIM" "$@"; }
+shim() { ip netns exec "$NS" env USTACK_SOCKET="$SOCK" LD_PRELOAD="$PRELOAD" "$@"; }
 # shim_bg CMD... &: the same in the background, so that $! is the
 # program's own PID (the subshell execs it).
-shim_bg() { exec ip netns exec "$NS" env USTACK_SOCKET="$SOCK" LD_PRELOAD="$SHIM" "$@"; }
+shim_bg() { exec ip netns exec "$NS" env USTACK_SOCKET="$SOCK" LD_PRELOAD="$PRELOAD" "$@"; }
 
 # ipc_ctr NAME: a value from `ustackctl ipc`.
 ipc_ctr() {
