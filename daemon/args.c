@@ -30,6 +30,7 @@ static void args_usage(FILE *f)
 		"                      (default none)\n"
 		"  --fault SPEC        inject link faults in both directions, e.g.\n"
 		"                      drop=1.5,dup=1,reorder=2,corrupt=0.5,seed=42 (percent)\n"
+		"  --time-wait SECS    TCP TIME_WAIT (2*MSL), 1..600 seconds (default 60)\n"
 		"  --foreground        stay in the foreground and log to stderr\n"
 		"  --verbose           log more\n"
 		"  --trace             trace every packet step (to stderr)\n"
@@ -165,7 +166,7 @@ static enum args_result args_services(struct args *a, const char *s)
 
 enum {
 	OPT_IFNAME = 256, OPT_MODE, OPT_ADDR, OPT_GATEWAY, OPT_HOST_ADDR, OPT_MTU,
-	OPT_SOCKET, OPT_SERVICES, OPT_FOREGROUND, OPT_VERBOSE, OPT_TRACE, OPT_FAULT,
+	OPT_SOCKET, OPT_SERVICES, OPT_FOREGROUND, OPT_VERBOSE, OPT_TRACE, OPT_FAULT, OPT_TIME_WAIT,
 };
 
 static const struct option args_options[] = {
@@ -181,6 +182,7 @@ static const struct option args_options[] = {
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
 	{ "trace", no_argument, NULL, OPT_TRACE },
 	{ "fault", required_argument, NULL, OPT_FAULT },
+	{ "time-wait", required_argument, NULL, OPT_TIME_WAIT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -250,6 +252,7 @@ enum args_result args_parse(struct args *a, int argc, char **argv)
 	a->addr = 0x0a4d0002u; /* 10.77.0.2/24 */
 	a->prefix = 24;
 	a->mtu = 1500;
+	a->time_wait = 60;
 	strcpy(a->socket_path, ARGS_DEFAULT_SOCKET);
 
 	opterr = 0;
@@ -282,6 +285,13 @@ enum args_result args_parse(struct args *a, int argc, char **argv)
 			break;
 		case OPT_HOST_ADDR:
 			r = args_cidr("--host-addr", optarg, &a->host_addr, &a->host_prefix);
+			break;
+		case OPT_TIME_WAIT:
+			if (args_num(optarg, 600, &v) < 0 || v < 1)
+				r = args_fail("--time-wait '%s': must be a number of seconds in 1..600",
+					      optarg);
+			else
+				a->time_wait = (unsigned)v;
 			break;
 		case OPT_MTU:
 			if (args_num(optarg, 65535, &v) < 0 || v < 576)

@@ -21,6 +21,7 @@ struct args {
 	uint32_t host_addr; /* 0 = none (kernel side left unaddressed) */
 	uint8_t host_prefix;
 	uint16_t mtu;
+	unsigned time_wait; /* seconds */
 	char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	unsigned services; /* SVC_* bits */
 	struct fault_cfg fault; /* --fault; .on false = off */

@@ -38,6 +38,7 @@ static int ud_stack_new(struct ud *ud)
 	cfg.output_ctx = &ud->dev;
 	cfg.trace = a->trace ? log_trace : NULL;
 	ud->dev.trace = a->trace;
+	cfg.tcp_time_wait = (uint64_t)a->time_wait * 1000000u;
 	cfg.trace_ctx = NULL;
 	ud->stack = us_stack_new(&cfg, clock_now_us(), &err);
 	if (!ud->stack) {

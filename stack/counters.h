@@ -130,6 +130,7 @@
 	X(tcp_abort_on_data)                                                   \
 	X(tcp_abort_on_timeout)                                                \
 	X(tcp_abort_on_memory)                                                 \
+	X(tcp_mem_refused)                                                     \
 	X(tcp_time_wait_entered)                                               \
 	X(tcp_undersized_window_updates)                                       \
 	X(sock_open)                                                           \

@@ -283,6 +283,7 @@ struct us_stack {
 	struct tcp_pcb *tcp_last;            /* one-entry lookup cache */
 	uint32_t *tcp_port_refs;             /* pcbs per local port */
 	unsigned tcp_count;
+	uint64_t tcp_mem;                    /* bytes in all TCP rings */
 	uint64_t tcp_chal_tokens, tcp_chal_last;
 	uint64_t tcp_cookie_last;            /* when a SYN cookie last went out */
 

@@ -142,6 +142,7 @@ struct tcp_pcb {
 	uint32_t last_ooo_start;
 
 	struct us_ring snd, rcv;
+	uint64_t mem;                    /* ring bytes charged to the stack */
 
 	/* flags */
 	bool nodelay, cork, keepalive, ack_now, fin_pending, fin_rcvd, rst_rcvd;
@@ -171,6 +172,8 @@ RB_HEAD(tcp_listen_tree, tcp_pcb);
 /* tcp_subr.c */
 struct tcp_pcb *tcp_pcb_new(struct us_stack *s);
 int tcp_pcb_bufs(struct tcp_pcb *tp, size_t rcv, size_t snd);
+/* Re-charge the connection's ring memory to the stack's total. */
+void tcp_mem_update(struct tcp_pcb *tp);
 struct tcp_pcb *tcp_lookup(struct us_stack *s, uint32_t laddr, uint16_t lport,
 			   uint32_t raddr, uint16_t rport);
 struct tcp_pcb *tcp_lookup_listener(struct us_stack *s, uint16_t lport);

@@ -345,6 +345,7 @@ static int tcp_rings_own(struct tcp_pcb *tp)
 		r->owned = true;
 		tp->nooo = 0;
 	}
+	tcp_mem_update(tp);
 	return 0;
 }
 
@@ -653,6 +654,7 @@ int us_sock_attach_rings(struct us_sock *so, uint8_t *rx, uint32_t rx_size, uint
 		return r;
 	so->rcvbuf = rx_size;
 	so->sndbuf = tx_size;
+	tcp_mem_update(tp);
 	return 0;
 }
 

@@ -47,6 +47,8 @@ int tcp_init(struct us_stack *s)
 	s->tcp_chal_tokens = TCP_CHALLENGE_PER_SEC;
 	if (s->cfg.tcp_time_wait == 0)
 		s->cfg.tcp_time_wait = 60 * US_SEC;
+	if (s->cfg.tcp_mem_max == 0)
+		s->cfg.tcp_mem_max = 2ull << 30;
 	return 0;
 }
 
@@ -97,12 +99,29 @@ struct tcp_pcb *tcp_pcb_new(struct us_stack *s)
 	return tp;
 }
 
+void tcp_mem_update(struct tcp_pcb *tp)
+{
+	uint64_t m = (tp->rcv.buf ? tp->rcv.size : 0) + (tp->snd.buf ? tp->snd.size : 0);
+
+	tp->s->tcp_mem = tp->s->tcp_mem - tp->mem + m;
+	tp->mem = m;
+}
+
+/* Buffers for a new connection, within the stack's total budget (the
+ * "bounded memory in total" of RFC 9293 §3.10 implementations). */
 int tcp_pcb_bufs(struct tcp_pcb *tp, size_t rcv, size_t snd)
 {
+	struct us_stack *s = tp->s;
+
+	if ((!tp->rcv.buf || !tp->snd.buf) && s->tcp_mem + rcv + snd > s->cfg.tcp_mem_max) {
+		US_INC(s, tcp_mem_refused);
+		return -ENOBUFS;
+	}
 	if (!tp->rcv.buf && ring_alloc(&tp->rcv, (uint32_t)rcv) < 0)
 		return -ENOMEM;
 	if (!tp->snd.buf && ring_alloc(&tp->snd, (uint32_t)snd) < 0)
 		return -ENOMEM;
+	tcp_mem_update(tp);
 	return 0;
 }
 
@@ -157,6 +176,7 @@ void tcp_pcb_free(struct tcp_pcb *tp)
 		tp->so->tcp = NULL;
 	ring_release(&tp->snd);
 	ring_release(&tp->rcv);
+	tcp_mem_update(tp);
 	s->tcp_count--;
 	free(tp);
 }

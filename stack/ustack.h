@@ -49,6 +49,7 @@ struct us_config {
 	us_trace_fn trace; /* NULL: tracing off, costs one branch per layer */
 	void *trace_ctx;
 	uint64_t tcp_time_wait; /* TIME_WAIT length (2*MSL) in us; 0 = 60 s */
+	uint64_t tcp_mem_max;   /* all TCP buffers together, bytes; 0 = 2 GiB */
 };
 
 struct us_stack;

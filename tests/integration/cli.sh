@@ -37,6 +37,9 @@ expect_usage_error --mtu 10
 expect_usage_error --mtu 70000
 expect_usage_error --mtu 1500x
 expect_usage_error --mtu -1
+expect_usage_error --time-wait 0
+expect_usage_error --time-wait 601
+expect_usage_error --time-wait 1m
 expect_usage_error --mtu ""
 expect_usage_error --ifname ""
 expect_usage_error --ifname this-name-is-way-too-long

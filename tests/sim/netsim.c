@@ -67,6 +67,12 @@ static int sim_output(void *ctx, uint8_t *frame, size_t len)
 
 void sim_init(struct netsim *n, enum us_link_mode mode, uint16_t mtu, uint64_t seed)
 {
+	sim_init_tcp(n, mode, mtu, seed, 0, 0);
+}
+
+void sim_init_tcp(struct netsim *n, enum us_link_mode mode, uint16_t mtu, uint64_t seed,
+		  uint64_t tcp_time_wait, uint64_t tcp_mem_max)
+{
 	struct us_config c;
 
 	memset(n, 0, sizeof(*n));
@@ -87,6 +93,8 @@ void sim_init(struct netsim *n, enum us_link_mode mode, uint16_t mtu, uint64_t s
 		c.mtu = mtu;
 		c.seed[0] = seed + (uint64_t)i;
 		c.seed[1] = ~seed;
+		c.tcp_time_wait = tcp_time_wait;
+		c.tcp_mem_max = tcp_mem_max;
 		c.output = sim_output;
 		c.output_ctx = &n->port[i];
 		n->st[i] = us_stack_new(&c, n->now, NULL);

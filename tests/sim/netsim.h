@@ -48,6 +48,9 @@ struct netsim {
 };
 
 void sim_init(struct netsim *n, enum us_link_mode mode, uint16_t mtu, uint64_t seed);
+/* The same, with TCP tunables for both stacks (0 = the stack's default). */
+void sim_init_tcp(struct netsim *n, enum us_link_mode mode, uint16_t mtu, uint64_t seed,
+		  uint64_t tcp_time_wait, uint64_t tcp_mem_max);
 void sim_free(struct netsim *n);
 /* Advance virtual time to `until`, delivering frames and running timers. */
 void sim_run_until(struct netsim *n, uint64_t until);
