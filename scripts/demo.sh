@@ -163,7 +163,8 @@ if [ -f "$SHIM" ]; then
 	printf '%s$ LD_PRELOAD=%s curl -o got http://10.77.0.1:8080/file%s\n' "$bold" "$SHIM" "$reset"
 	ip netns exec "$NS" env USTACK_SOCKET="$SOCK" LD_PRELOAD="$SHIM" \
 		curl -sS -o "$TMP/got" -w '  %{size_download} bytes at %{speed_download} B/s\n' http://10.77.0.1:8080/file
-	kill "$WPID" 2>/dev/null; wait "$WPID" 2>/dev/null
+	kill "$WPID" 2>/dev/null || true
+	wait "$WPID" 2>/dev/null || true
 	cmp -s "$TMP/file" "$TMP/got" && echo "  byte-exact" || { echo "demo.sh: curl download differs" >&2; exit 1; }
 fi
 

@@ -118,7 +118,6 @@
 	X(tcp_drop_bad_ack)                                                    \
 	X(tcp_drop_no_ack)                                                     \
 	X(tcp_drop_bad_syn)                                                    \
-	X(tcp_drop_closing)                                                    \
 	X(tcp_sack_blocks_rx)                                                  \
 	X(tcp_keepalive_probes)                                                \
 	X(tcp_keepalive_timeouts)                                              \
@@ -132,7 +131,6 @@
 	X(tcp_abort_on_memory)                                                 \
 	X(tcp_mem_refused)                                                     \
 	X(tcp_time_wait_entered)                                               \
-	X(tcp_undersized_window_updates)                                       \
 	X(sock_open)                                                           \
 	X(sock_close)
 
