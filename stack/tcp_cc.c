@@ -1,7 +1,7 @@
 /* tcp_cc.c - congestion control: slow start and congestion avoidance
  * (RFC 5681, with appropriate byte counting, RFC 3465), initial window 10
  * (RFC 6928), entry into fast recovery (RFC 5681 §3.2, RFC 6582, RFC 6675
- * §5), restart after idle (RFC 5681 §4.1), and two algorithms selectable
+ * §5), congestion window validation (RFC 7661), and two algorithms selectable
  * per socket: NewReno and CUBIC (RFC 9438, the default). */
 #include <math.h>
 
@@ -204,15 +204,60 @@ void tcp_cc_enter_recovery(struct tcp_pcb *tp)
 	tcp_retransmit_una(tp);
 }
 
-/* RFC 5681 §4.1: after an idle period longer than the RTO, restart from
- * at most the initial window. */
-void tcp_cc_after_idle(struct tcp_pcb *tp)
+/* RFC 7661 §4.2: pipeACK is the most bytes acknowledged within one RTT
+ * over the last two sampling periods (the RFC recommends about 3 RTTs). */
+void tcp_cc_validate(struct tcp_pcb *tp, uint32_t acked)
 {
-	uint32_t iw = tcp_initial_window(tp);
+	uint64_t now = tp->s->now, period = tp->srtt > 1000 ? tp->srtt : 1000;
 
-	if (tp->snd_max == tp->snd_una && tp->last_send &&
-	    tp->s->now - tp->last_send > tp->rto && tp->cwnd > iw) {
-		tp->cwnd = iw;
-		tp->cubic_epoch = 0;
+	if (tp->pipeack_start == 0)
+		tp->pipeack_start = now;
+	tp->pipeack_acc += acked;
+	if (now - tp->pipeack_start >= period) {
+		tp->pipeack_prev = tp->pipeack_acc;
+		tp->pipeack_acc = 0;
+		tp->pipeack_start = now;
 	}
+	tp->pipeack = tp->pipeack_prev > tp->pipeack_acc ? tp->pipeack_prev : tp->pipeack_acc;
+	if (tcp_cc_validated(tp)) {
+		tp->nvp_since = 0;
+		return;
+	}
+	if (tp->nvp_since == 0) {
+		tp->nvp_since = now;
+	} else if (now - tp->nvp_since >= TCP_NVP) {
+		/* §4.4: the NVP lasted NonValidatedPeriod: cwnd =
+		 * max((pipeACK + R) / 2, IW), ssthresh >= 3/4 of the old cwnd. */
+		uint32_t iw = tcp_initial_window(tp), nw = tp->pipeack / 2, th = tp->cwnd / 4 * 3;
+
+		if (tp->ssthresh < th)
+			tp->ssthresh = th;
+		tp->cwnd = nw > iw ? nw : iw;
+		tp->cubic_epoch = 0;
+		tp->nvp_since = now;
+	}
+}
+
+/* §4.4 for a connection that went quiet: nothing acknowledged for a
+ * whole NonValidatedPeriod, so pipeACK is 0 and cwnd falls back to the
+ * initial window before new data goes out.  A shorter pause keeps cwnd
+ * (RFC 7661 replaces RFC 5681's restart window). */
+void tcp_cc_before_send(struct tcp_pcb *tp)
+{
+	uint64_t now = tp->s->now, last = tp->last_send;
+	uint32_t iw = tcp_initial_window(tp), th = tp->cwnd / 4 * 3;
+
+	if (tp->snd_una != tp->snd_max || !last || now - last < TCP_NVP || tp->cwnd <= iw)
+		return;
+	if (tp->ssthresh < th)
+		tp->ssthresh = th;
+	tp->cwnd = iw;
+	tp->pipeack = tp->pipeack_prev = tp->pipeack_acc = 0;
+	tp->cubic_epoch = 0;
+}
+
+/* §4.3: cwnd is validated when pipeACK >= 1/2 cwnd. */
+bool tcp_cc_validated(const struct tcp_pcb *tp)
+{
+	return 2ull * tp->pipeack >= tp->cwnd;
 }

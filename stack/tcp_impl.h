@@ -54,6 +54,7 @@ enum tcp_timer_id {
 #define TCP_CHALLENGE_PER_SEC 1000    /* RFC 5961 §7 rate limit */
 #define TCP_TLP_MIN (10 * US_MSEC)    /* RFC 8985 §7.2, as Linux */
 #define TCP_WCDELACK (200 * US_MSEC)  /* RFC 8985 WCDelAckT */
+#define TCP_NVP (300 * US_SEC)        /* RFC 7661 NonValidatedPeriod */
 
 struct tcp_range {
 	uint32_t start, end;
@@ -125,7 +126,10 @@ struct tcp_pcb {
 	uint32_t rxt_mark;              /* snd_max when snd_una's hole was resent */
 	bool rxt_mark_valid, tlp_out;
 	uint32_t prior_cwnd;
-	uint64_t last_send;             /* for restart after idle */
+	uint64_t last_send;
+	/* RFC 7661 congestion window validation */
+	uint32_t pipeack, pipeack_prev, pipeack_acc;
+	uint64_t pipeack_start, nvp_since;
 	uint64_t cubic_epoch;
 	double cubic_wmax, cubic_k, cubic_west, cubic_origin;
 	uint32_t cubic_ack_cnt;
@@ -242,7 +246,11 @@ void tcp_sack_blocks(const struct tcp_pcb *tp, struct tcp_opts *o);
 /* tcp_cc.c */
 void tcp_cc_select(struct tcp_pcb *tp, enum us_cc id);
 void tcp_cc_enter_recovery(struct tcp_pcb *tp);
-void tcp_cc_after_idle(struct tcp_pcb *tp);
+/* RFC 7661: account acknowledged bytes; may end a non-validated phase. */
+void tcp_cc_validate(struct tcp_pcb *tp, uint32_t acked);
+/* May cwnd grow now?  (RFC 7661 §4.3: not in the non-validated phase.) */
+bool tcp_cc_validated(const struct tcp_pcb *tp);
+void tcp_cc_before_send(struct tcp_pcb *tp);
 uint32_t tcp_initial_window(const struct tcp_pcb *tp);
 
 /* tcp_sock.c */

@@ -277,8 +277,14 @@ static bool tcp_fin_acked(const struct tcp_pcb *tp)
 	       tp->snd_una == tp->snd_max;
 }
 
-static bool tcp_cwnd_limited(const struct tcp_pcb *tp, uint32_t flight)
+/* May this ACK grow cwnd?  Only while cwnd limits the sender: RFC 7661
+ * §4.3 (pipeACK >= cwnd/2), and, within one RTT, the flight before the
+ * ACK used most of cwnd (as Linux's tcp_is_cwnd_limited). */
+static bool tcp_cwnd_limited(struct tcp_pcb *tp, uint32_t flight, uint32_t acked)
 {
+	tcp_cc_validate(tp, acked);
+	if (!tcp_cc_validated(tp) && flight + 3u * tp->mss < tp->cwnd)
+		return false;
 	if (tp->cwnd < tp->ssthresh)
 		return 2 * flight >= tp->cwnd;
 	return flight + 3u * tp->mss >= tp->cwnd;
@@ -345,7 +351,7 @@ static void tcp_ack_advance(struct tcp_pcb *tp, const struct tcp_hdr *th)
 		/* Grow cwnd only while it limits the sender (RFC 7661 §4.3;
 		 * as Linux's tcp_is_cwnd_limited): at least half used in slow
 		 * start, nearly all of it otherwise. */
-		if (tcp_cwnd_limited(tp, flight_before))
+		if (tcp_cwnd_limited(tp, flight_before, acked))
 			tp->cc->on_ack(tp, acked);
 	}
 	/* RFC 6298 §5.2-5.3 */

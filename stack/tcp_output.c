@@ -271,7 +271,7 @@ void tcp_output(struct tcp_pcb *tp)
 			tcp_send_ack(tp);
 		return;
 	}
-	tcp_cc_after_idle(tp);
+	tcp_cc_before_send(tp);
 	if (tp->in_recovery && tp->sack_ok)
 		tcp_sack_rexmit(tp);
 	for (;;) {

@@ -239,6 +239,38 @@ START_TEST(memory_budget_refuses_connections)
 }
 END_TEST
 
+/* RFC 7661: a pause shorter than the NonValidatedPeriod keeps cwnd; a
+ * connection quiet for longer starts again from the initial window, with
+ * ssthresh keeping 3/4 of what it had learnt. */
+START_TEST(cwnd_validation_after_idle)
+{
+	struct us_sock *cli, *srv, *ls = tcpt_pair(&sim, 80, &cli, &srv);
+	static uint8_t buf[1 << 20];
+	uint32_t big;
+	size_t got = 0, sent = 0;
+	ssize_t n;
+
+	(void)ls;
+	for (int i = 0; i < 20000 && got < sizeof(buf); i++) {
+		if (sent < sizeof(buf) && (n = us_send(cli, buf, sizeof(buf) - sent, 0, sim.now)) > 0)
+			sent += (size_t)n;
+		sim_run(&sim, 100);
+		while ((n = us_recv(srv, buf, sizeof(buf), 0, sim.now)) > 0)
+			got += (size_t)n;
+	}
+	ck_assert_uint_eq(got, sizeof(buf));
+	big = tinfo(cli).cwnd;
+	ck_assert_uint_gt(big, 10u * 1448);
+	sim_run(&sim, 60 * T_SEC);
+	ck_assert_int_eq(us_send(cli, "a", 1, 0, sim.now), 1);
+	ck_assert_uint_eq(tinfo(cli).cwnd, big);
+	sim_run(&sim, 301 * T_SEC);
+	ck_assert_int_eq(us_send(cli, "b", 1, 0, sim.now), 1);
+	ck_assert_uint_eq(tinfo(cli).cwnd, 10u * 1448);
+	ck_assert_uint_ge(tinfo(cli).ssthresh, big / 4 * 3);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("sim_tcp_paths");
@@ -253,6 +285,7 @@ int main(void)
 	tcase_add_test(tc, icmp_host_unreachable_is_soft);
 	tcase_add_test(tc, idle_connections_arm_no_timer);
 	tcase_add_test(tc, memory_budget_refuses_connections);
+	tcase_add_test(tc, cwnd_validation_after_idle);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
