@@ -15,7 +15,7 @@ PKGS=(
 	# integration tests and demo
 	iproute2 iputils-ping iputils-arping socat netcat-openbsd
 	python3 python3-scapy tcpdump tshark nftables util-linux procps coreutils
-	curl          # libustack.so tests: a stock client under the shim
+	curl wget nginx-light wrk iperf3 dnsmasq-base  # stock programs run under libustack.so
 )
 
 installed() {

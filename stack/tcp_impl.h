@@ -93,6 +93,7 @@ struct tcp_pcb {
 	uint32_t iss, snd_una, snd_nxt, snd_max, snd_wnd, snd_wl1, snd_wl2;
 	uint32_t snd_buf_seq;           /* sequence number of the send ring's tail */
 	uint32_t max_sndwnd;
+	uint32_t short_end;             /* end of the last short segment (Nagle) */
 	/* receive sequence space */
 	uint32_t irs, rcv_nxt, rcv_adv; /* rcv_adv: right edge advertised */
 	uint32_t last_ack_sent;

@@ -64,6 +64,7 @@ static uint8_t tcp_wscale_for(uint32_t bufsize)
 static void tcp_established(struct tcp_pcb *tp)
 {
 	tp->snd_buf_seq = tp->iss + 1;
+	tp->short_end = tp->iss + 1;
 	tp->cwnd = tp->backoff ? tp->mss : tcp_initial_window(tp);
 	tp->ssthresh = 0x7fffffff;
 	tp->cc->init(tp);

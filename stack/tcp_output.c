@@ -328,21 +328,23 @@ void tcp_output(struct tcp_pcb *tp)
 			bool full = len == tp->mss;
 			bool last = len == avail;
 			bool idle = tp->snd_max == tp->snd_una;
+			bool short_out = SEQ_GT(tp->short_end, tp->snd_una);
 
-			/* Nagle (RFC 896, RFC 1122 §4.2.3.4): a short segment
-			 * only when nothing is unacknowledged (or NODELAY); cork
-			 * holds short segments back entirely; and never a
-			 * sliver of the peer's window (SWS avoidance). */
-			if (!full && !tp->cork && !(last && tp->nodelay) && !idle &&
+			/* Nagle (RFC 896, RFC 1122 §4.2.3.4) in Minshall's form,
+			 * as Linux: the tail of a write waits only while an
+			 * earlier short segment is unacknowledged (or never,
+			 * with NODELAY).  A short segment that is not the tail
+			 * (window-limited) goes only when nothing is in flight,
+			 * so a small window with a lost update cannot wait
+			 * forever, and never as a sliver otherwise (SWS
+			 * avoidance).  Cork holds every short segment. */
+			if (!full && !tp->cork && !idle && !(last && (tp->nodelay || !short_out)) &&
 			    !(tp->max_sndwnd && len >= tp->max_sndwnd / 2))
 				break;
-			/* Nothing in flight: a short segment (all that is
-			 * queued, or all the window allows) goes now, as
-			 * Linux's Nagle test; otherwise a small window with a
-			 * lost update could wait forever (RFC 1122 §4.2.3.4
-			 * asks for an override timer for this). */
 			if (!full && tp->cork)
 				break;
+			if (!full)
+				tp->short_end = tp->snd_nxt + len;
 		}
 		if (fin)
 			flags |= TCP_FIN;

@@ -23,17 +23,47 @@ shim_setup() {
 		rt=$(clang -print-file-name=libclang_rt.asan-x86_64.so 2>/dev/null) || rt=
 		[ -f "$rt" ] || fail "libustack.so is an ASan build but the ASan runtime was not found"
 		PRELOAD="$rt $SHIM"
+		SHIM_ASAN_RT=$rt
 		log "sanitizer build: preloading $PRELOAD"
 		# Programs such as nc are not ours: their leaks are not our bugs.
 		export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 	fi
 }
 
+SHIM_ASAN_RT=
+
+# shim_argv CMD...: SHIM_ARGV = CMD, except that a program that carries
+# its own ASan runtime (our helpers in a sanitizer build) is started through
+# `env LD_PRELOAD=<libustack.so>`: the shared runtime preloaded next to its
+# static one aborts ("incompatible ASan runtimes"), while wrappers before
+# it (timeout) are stock programs that still need it.
+shim_argv() {
+	SHIM_ARGV=()
+	local a syms found=
+	for a in "$@"; do
+		if [ -n "$SHIM_ASAN_RT" ] && [ -z "$found" ] && [[ $a == */* ]] && [ -f "$a" ] &&
+			[ -x "$a" ]; then
+			syms=$(nm -D --defined-only "$a" 2>/dev/null) || syms=
+			if grep -q ' __asan_init$' <<<"$syms"; then
+				SHIM_ARGV+=(env LD_PRELOAD="$SHIM")
+				found=1
+			fi
+		fi
+		SHIM_ARGV+=("$a")
+	done
+}
+
 # shim CMD...: run CMD inside the namespace under libustack.so.
-shim() { ip netns exec "$NS" env USTACK_SOCKET="$SOCK" LD_PRELOAD="$PRELOAD" "$@"; }
+shim() {
+	shim_argv "$@"
+	ip netns exec "$NS" env USTACK_SOCKET="$SOCK" LD_PRELOAD="$PRELOAD" "${SHIM_ARGV[@]}"
+}
 # shim_bg CMD... &: the same in the background, so that $! is the
 # program's own PID (the subshell execs it).
-shim_bg() { exec ip netns exec "$NS" env USTACK_SOCKET="$SOCK" LD_PRELOAD="$PRELOAD" "$@"; }
+shim_bg() {
+	shim_argv "$@"
+	exec ip netns exec "$NS" env USTACK_SOCKET="$SOCK" LD_PRELOAD="$PRELOAD" "${SHIM_ARGV[@]}"
+}
 
 # ipc_ctr NAME: a value from `ustackctl ipc`.
 ipc_ctr() {
