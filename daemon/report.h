@@ -14,7 +14,8 @@ typedef void (*report_line_fn)(void *ctx, const char *line);
 void report_counters(struct ud *ud, bool nonzero, report_line_fn fn, void *ctx);
 /* Header, then `ip mac state expires_in_s queued` per neighbour entry. */
 void report_neigh(struct ud *ud, uint64_t now, report_line_fn fn, void *ctx);
-/* Header, then `type local remote rx_queued events` per socket. */
+/* Header, then `type local remote state rx_queued tx_queued events flags` per
+ * socket (flags: `orphan` for connections closed by their owner). */
 void report_sockets(struct ud *ud, report_line_fn fn, void *ctx);
 /* `key value` lines: ifname, mode, addr, ..., uptime, pid. */
 void report_status(struct ud *ud, uint64_t now, report_line_fn fn, void *ctx);
