@@ -7,6 +7,7 @@
 
 #include "craft.h"
 #include "netsim.h"
+#include "simcheck.h"
 #include "wire_arp.h"
 
 static struct netsim sim;
@@ -16,12 +17,7 @@ static void teardown(void) { sim.tap = NULL; sim_free(&sim); }
 
 static struct us_sock *udp_open(int who, uint16_t port)
 {
-	struct us_sock *so;
-	struct us_addr a = {0, port};
-
-	ck_assert_int_eq(us_socket(sim.st[who], US_SOCK_DGRAM, &so), 0);
-	ck_assert_int_eq(us_bind(so, &a), 0);
-	return so;
+	return sim_udp_open(&sim, who, port);
 }
 
 struct neigh_find {
@@ -231,8 +227,6 @@ int main(void)
 {
 	Suite *s = suite_create("sim_arp");
 	TCase *tc = tcase_create("arp");
-	SRunner *sr;
-	int nf;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, arp_resolves_and_flushes_queue_in_order);
@@ -243,9 +237,5 @@ int main(void)
 	tcase_add_test(tc, arp_gratuitous_announce);
 	tcase_add_test(tc, arp_rejects_bad_packets);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+	return sim_run_suite(s);
 }

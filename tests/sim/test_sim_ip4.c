@@ -8,6 +8,7 @@
 
 #include "craft.h"
 #include "netsim.h"
+#include "simcheck.h"
 #include "wire_icmp.h"
 #include "wire_udp.h"
 
@@ -20,12 +21,7 @@ static void teardown(void) { sim.tap = NULL; sim_free(&sim); }
 
 static struct us_sock *udp_open(int who, uint16_t port)
 {
-	struct us_sock *so;
-	struct us_addr a = {0, port};
-
-	ck_assert_int_eq(us_socket(sim.st[who], US_SOCK_DGRAM, &so), 0);
-	ck_assert_int_eq(us_bind(so, &a), 0);
-	return so;
+	return sim_udp_open(&sim, who, port);
 }
 
 /* Build a UDP datagram A:4000 -> B:5000 of `len` payload bytes into
@@ -354,8 +350,6 @@ int main(void)
 {
 	Suite *s = suite_create("sim_ip4");
 	TCase *tc = tcase_create("ip4");
-	SRunner *sr;
-	int nf;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
@@ -371,9 +365,5 @@ int main(void)
 	tcase_add_test(tc, tun_mode_echo_and_udp);
 	tcase_add_test(tc, config_rejects_bad_values);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+	return sim_run_suite(s);
 }

@@ -9,6 +9,7 @@
 
 #include "craft.h"
 #include "netsim.h"
+#include "simcheck.h"
 #include "tcpscript.h"
 #include "wire_icmp.h"
 
@@ -275,8 +276,6 @@ int main(void)
 {
 	Suite *s = suite_create("sim_tcp_paths");
 	TCase *tc = tcase_create("paths");
-	SRunner *sr;
-	int nf;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
@@ -287,9 +286,5 @@ int main(void)
 	tcase_add_test(tc, memory_budget_refuses_connections);
 	tcase_add_test(tc, cwnd_validation_after_idle);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+	return sim_run_suite(s);
 }
