@@ -31,6 +31,8 @@ static void args_usage(FILE *f)
 		"  --fault SPEC        inject link faults in both directions, e.g.\n"
 		"                      drop=1.5,dup=1,reorder=2,corrupt=0.5,seed=42 (percent)\n"
 		"  --time-wait SECS    TCP TIME_WAIT (2*MSL), 1..600 seconds (default 60)\n"
+		"  --offload on|off    virtio-net header on the device: checksum offload, TSO\n"
+		"                      out, GSO in (default on; off with --fault)\n"
 		"  --foreground        stay in the foreground and log to stderr\n"
 		"  --verbose           log more\n"
 		"  --trace             trace every packet step (to stderr)\n"
@@ -167,6 +169,7 @@ static enum args_result args_services(struct args *a, const char *s)
 enum {
 	OPT_IFNAME = 256, OPT_MODE, OPT_ADDR, OPT_GATEWAY, OPT_HOST_ADDR, OPT_MTU,
 	OPT_SOCKET, OPT_SERVICES, OPT_FOREGROUND, OPT_VERBOSE, OPT_TRACE, OPT_FAULT, OPT_TIME_WAIT,
+	OPT_OFFLOAD,
 };
 
 static const struct option args_options[] = {
@@ -183,6 +186,7 @@ static const struct option args_options[] = {
 	{ "trace", no_argument, NULL, OPT_TRACE },
 	{ "fault", required_argument, NULL, OPT_FAULT },
 	{ "time-wait", required_argument, NULL, OPT_TIME_WAIT },
+	{ "offload", required_argument, NULL, OPT_OFFLOAD },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -253,6 +257,7 @@ enum args_result args_parse(struct args *a, int argc, char **argv)
 	a->prefix = 24;
 	a->mtu = 1500;
 	a->time_wait = 60;
+	a->offload = true;
 	strcpy(a->socket_path, ARGS_DEFAULT_SOCKET);
 
 	opterr = 0;
@@ -292,6 +297,14 @@ enum args_result args_parse(struct args *a, int argc, char **argv)
 					      optarg);
 			else
 				a->time_wait = (unsigned)v;
+			break;
+		case OPT_OFFLOAD:
+			if (strcmp(optarg, "on") == 0)
+				a->offload = true;
+			else if (strcmp(optarg, "off") == 0)
+				a->offload = false;
+			else
+				r = args_fail("--offload '%s': must be on or off", optarg);
 			break;
 		case OPT_MTU:
 			if (args_num(optarg, 65535, &v) < 0 || v < 576)

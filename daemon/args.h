@@ -22,6 +22,7 @@ struct args {
 	uint8_t host_prefix;
 	uint16_t mtu;
 	unsigned time_wait; /* seconds */
+	bool offload;       /* --offload: virtio-net header, TSO/GSO, checksums */
 	char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	unsigned services; /* SVC_* bits */
 	struct fault_cfg fault; /* --fault; .on false = off */

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,12 +24,15 @@ static const char *dev_kind(enum us_link_mode mode)
 	return mode == US_LINK_IP ? "TUN" : "TAP";
 }
 
+_Static_assert(sizeof(struct virtio_net_hdr) == 10, "virtio_net_hdr is 10 bytes");
+_Static_assert(US_OUT_HEADROOM >= sizeof(struct virtio_net_hdr), "headroom for the vnet header");
+
 static void dev_log_perm(const char *what, int err)
 {
 	log_err("%s: %s (CAP_NET_ADMIN is needed)", what, strerror(err));
 }
 
-int dev_open(struct dev *d, const char *ifname, enum us_link_mode mode)
+int dev_open(struct dev *d, const char *ifname, enum us_link_mode mode, bool vnet)
 {
 	struct ifreq ifr;
 	char what[64];
@@ -57,7 +61,8 @@ int dev_open(struct dev *d, const char *ifname, enum us_link_mode mode)
 	}
 	memset(&ifr, 0, sizeof ifr);
 	strlcpy(ifr.ifr_name, ifname, sizeof ifr.ifr_name);
-	ifr.ifr_flags = (short)((mode == US_LINK_IP ? IFF_TUN : IFF_TAP) | IFF_NO_PI);
+	ifr.ifr_flags = (short)((mode == US_LINK_IP ? IFF_TUN : IFF_TAP) | IFF_NO_PI |
+				(vnet ? IFF_VNET_HDR : 0));
 	if (ioctl(d->fd, TUNSETIFF, &ifr) < 0) {
 		err = errno;
 		if (err == EPERM || err == EACCES)
@@ -73,6 +78,7 @@ int dev_open(struct dev *d, const char *ifname, enum us_link_mode mode)
 		dev_close(d);
 		return -err;
 	}
+	d->vnet = vnet;
 	log_verbose("created %s device %s", dev_kind(mode), ifname);
 	return 0;
 }
@@ -155,12 +161,50 @@ static void dev_trace(const struct dev *d, const char *dir, size_t len)
 	log_trace(NULL, line);
 }
 
-ssize_t dev_recv(struct dev *d, void *buf, size_t len)
+/* The virtio-net header of a frame from the kernel (IFF_VNET_HDR; the
+ * fields are in the host's order on a little-endian host, which is what
+ * TUNSETVNETLE asks for).  NEEDS_CSUM means the checksum is partial (the
+ * local sender's CHECKSUM_PARTIAL) and DATA_VALID that the kernel checked
+ * it: both are trusted.  A GSO frame (TSO4) is taken whole: the stack
+ * accepts a TCP segment longer than the MSS.  Anything else - other GSO
+ * types, ECN, a gso_size of 0 - is refused and counted. */
+static int dev_rx_vnet(struct dev *d, const struct virtio_net_hdr *h, unsigned *rxflags)
 {
+	uint8_t gso = h->gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
+
+	*rxflags = 0;
+	if (h->flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID))
+		*rxflags = US_RXM_CSUM_OK;
+	if (gso == VIRTIO_NET_HDR_GSO_NONE)
+		return 0;
+	if (gso == VIRTIO_NET_HDR_GSO_TCPV4 && h->gso_size > 0)
+		return 0;
+	d->rx_bad_vnet++;
+	return -EPROTO;
+}
+
+ssize_t dev_recv(struct dev *d, uint8_t *buf, size_t len, size_t *off, unsigned *rxflags)
+{
+	size_t hl = d->vnet ? sizeof(struct virtio_net_hdr) : 0;
+
+	*off = hl;
+	*rxflags = 0;
 	for (;;) {
 		ssize_t n = read(d->fd, buf, len);
 
 		if (n >= 0) {
+			if ((size_t)n < hl) {
+				d->rx_bad_vnet++;
+				continue;
+			}
+			if (hl) {
+				struct virtio_net_hdr h;
+
+				memcpy(&h, buf, sizeof h);
+				if (dev_rx_vnet(d, &h, rxflags) < 0)
+					continue;
+			}
+			n -= (ssize_t)hl;
 			if (d->trace)
 				dev_trace(d, "rx", (size_t)n);
 			return n;
@@ -173,13 +217,29 @@ ssize_t dev_recv(struct dev *d, void *buf, size_t len)
 	}
 }
 
-/* Write one frame to the device, never blocking. */
-static int dev_xmit(void *ctx, uint8_t *frame, size_t len)
+/* Write one frame (with the virtio-net header in front of it when the
+ * device has one; the stack leaves US_OUT_HEADROOM bytes there), never
+ * blocking. */
+static int dev_write(struct dev *d, uint8_t *frame, size_t len, const struct us_tx_meta *m)
 {
-	struct dev *d = ctx;
+	if (d->vnet) {
+		struct virtio_net_hdr h;
 
-	if (d->trace)
-		dev_trace(d, "tx", len);
+		memset(&h, 0, sizeof h);
+		if (m && (m->flags & US_TXM_CSUM)) {
+			h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+			h.csum_start = m->csum_start;
+			h.csum_offset = m->csum_offset;
+		}
+		if (m && (m->flags & US_TXM_TSO)) {
+			h.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+			h.gso_size = m->gso_size;
+			h.hdr_len = m->hdr_len;
+		}
+		frame -= sizeof h;
+		len += sizeof h;
+		memcpy(frame, &h, sizeof h);
+	}
 	for (;;) {
 		ssize_t n = write(d->fd, frame, len);
 
@@ -199,11 +259,58 @@ static int dev_xmit(void *ctx, uint8_t *frame, size_t len)
 	}
 }
 
+/* fault_deliver_fn: write one frame that the fault injector let through
+ * (no offloads are used with --fault). */
+static int dev_xmit(void *ctx, uint8_t *frame, size_t len)
+{
+	struct dev *d = ctx;
+
+	if (d->trace)
+		dev_trace(d, "tx", len);
+	return dev_write(d, frame, len, NULL);
+}
+
+int dev_output_meta(void *ctx, uint8_t *frame, size_t len, const struct us_tx_meta *m)
+{
+	struct dev *d = ctx;
+
+	if (d->trace)
+		dev_trace(d, m->flags & US_TXM_TSO ? "tx tso" : "tx", len);
+	return dev_write(d, frame, len, m);
+}
+
 int dev_output(void *ctx, uint8_t *frame, size_t len)
 {
 	if (fault_injector) /* --fault: one pointer test when off */
 		return fault_pass(fault_injector, FAULT_TX, frame, len, dev_xmit, ctx);
 	return dev_xmit(ctx, frame, len);
+}
+
+void dev_offload(struct dev *d)
+{
+	/* TUN_F_TSO4 needs TUN_F_CSUM.  The kernel then sends us frames
+	 * with partial checksums and TCP frames up to 64 KiB, and takes the
+	 * same from us. */
+	unsigned feat = TUN_F_CSUM | TUN_F_TSO4;
+	int hdrsz = (int)sizeof(struct virtio_net_hdr), le = 1;
+
+	d->offload = 0;
+	if (!d->vnet)
+		return;
+	if (ioctl(d->fd, TUNSETVNETHDRSZ, &hdrsz) < 0) {
+		log_err("%s: TUNSETVNETHDRSZ: %s; offloads off", d->ifname, strerror(errno));
+		return;
+	}
+	/* Little-endian fields whatever the host (virtio 1.0 order). */
+	if (ioctl(d->fd, TUNSETVNETLE, &le) < 0 && errno != EINVAL)
+		log_verbose("%s: TUNSETVNETLE: %s", d->ifname, strerror(errno));
+	if (ioctl(d->fd, TUNSETOFFLOAD, feat) < 0) {
+		log_err("%s: TUNSETOFFLOAD: %s; checksums and segmentation in software",
+			d->ifname, strerror(errno));
+		return;
+	}
+	d->offload = US_OFFLOAD_TX_CSUM | US_OFFLOAD_TSO;
+	log_verbose("%s: offloads on: checksum, TSO/GSO (virtio-net header)", d->ifname);
 }
 
 void dev_close(struct dev *d)

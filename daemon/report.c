@@ -49,6 +49,7 @@ void report_counters(struct ud *ud, bool nonzero, report_line_fn fn, void *ctx)
 	report_ctr(&k, nonzero, "dev_rx_err", ud->dev.rx_err);
 	report_ctr(&k, nonzero, "dev_tx_err", ud->dev.tx_err);
 	report_ctr(&k, nonzero, "dev_tx_again", ud->dev.tx_again);
+	report_ctr(&k, nonzero, "dev_rx_drop_bad_vnet", ud->dev.rx_bad_vnet);
 	report_ctr(&k, nonzero, "loop_wakeups", ud->loop.wakeups);
 	report_ctr(&k, nonzero, "ctl_accepted", ud->ctl.accepted);
 	report_ctr(&k, nonzero, "ctl_rejected", ud->ctl.rejected);
@@ -186,6 +187,8 @@ void report_status(struct ud *ud, uint64_t now, report_line_fn fn, void *ctx)
 	else
 		report_emit(&k, "host-addr none");
 	report_emit(&k, "mtu %u", a->mtu);
+	report_emit(&k, "offload %s", ud->dev.offload ? "csum,tso,gso (virtio-net header)"
+				       : ud->dev.vnet ? "off (refused by the kernel)" : "off");
 	report_emit(&k, "services %s", svc_mask_str(a->services, svcs, sizeof svcs));
 	report_emit(&k, "uptime %llu", (unsigned long long)up);
 	report_emit(&k, "pid %ld", (long)getpid());

@@ -35,6 +35,8 @@ static int ud_stack_new(struct ud *ud)
 	cfg.mtu = a->mtu;
 	arc4random_buf(cfg.seed, sizeof cfg.seed);
 	cfg.output = dev_output;
+	cfg.output_meta = dev_output_meta;
+	cfg.offload = ud->dev.offload;
 	cfg.output_ctx = &ud->dev;
 	cfg.trace = a->trace ? log_trace : NULL;
 	ud->dev.trace = a->trace;
@@ -96,8 +98,12 @@ int main(int argc, char **argv)
 
 	/* Everything that can fail happens before detaching, so errors reach
 	 * the terminal and the exit status. */
-	if (dev_open(&ud->dev, ud->args.ifname, ud->args.mode) < 0)
+	/* The fault injector holds and rewrites frames: it works on plain
+	 * frames only, so --fault turns the offloads off. */
+	if (dev_open(&ud->dev, ud->args.ifname, ud->args.mode,
+		     ud->args.offload && !ud->args.fault.on) < 0)
 		goto out;
+	dev_offload(&ud->dev);
 	if (dev_configure(&ud->dev, ud->args.mtu, ud->args.host_addr, ud->args.host_prefix) < 0)
 		goto out;
 	ud_random_mac(ud->mac);

@@ -241,6 +241,13 @@ void arp_input(struct us_stack *s, const struct eth_hdr *eh, const uint8_t *buf,
 	}
 }
 
+bool arp_ready(struct us_stack *s, uint32_t nexthop)
+{
+	struct arp_entry *e = arp_find(s, nexthop);
+
+	return e && e->state != US_NEIGH_INCOMPLETE; /* as arp_resolve decides */
+}
+
 int arp_resolve(struct us_stack *s, uint32_t nexthop, const uint8_t *pkt, size_t len, uint8_t mac[6])
 {
 	struct arp_entry *e = arp_find(s, nexthop);

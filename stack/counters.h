@@ -11,6 +11,11 @@
 	X(link_tx)                                                             \
 	X(link_tx_err)                                                         \
 	X(link_drop_ipv6)                                                      \
+	X(link_rx_csum_trusted)                                                \
+	X(link_rx_large)                                                       \
+	X(link_tx_tso)                                                         \
+	X(link_tx_csum_sw)                                                     \
+	X(link_drop_tso_held)                                                  \
 	X(eth_rx)                                                              \
 	X(eth_tx)                                                              \
 	X(eth_drop_trunc)                                                      \

@@ -1,11 +1,26 @@
 /* eth.c - the link layer: Ethernet II input and output (TAP mode), raw IP
  * (TUN mode), and the hand-off to ARP for next-hop resolution. */
 #include "stack_impl.h"
+#include "checksum.h"
 #include "wire_arp.h"
 
-static int link_send(struct us_stack *s, uint8_t *frame, size_t len)
+/* l3_off: where the IP packet starts in the frame, or -1 for a frame
+ * that is not the IP packet being sent (ARP). */
+static int link_send(struct us_stack *s, uint8_t *frame, size_t len, int l3_off)
 {
-	int r = s->cfg.output(s->cfg.output_ctx, frame, len);
+	int r;
+
+	if (s->cfg.output_meta && s->txm.flags && l3_off >= 0) {
+		struct us_tx_meta m = s->txm;
+
+		m.csum_start = (uint16_t)(m.csum_start + l3_off);
+		m.hdr_len = (uint16_t)(m.hdr_len + l3_off);
+		if (m.flags & US_TXM_TSO)
+			US_INC(s, link_tx_tso);
+		r = s->cfg.output_meta(s->cfg.output_ctx, frame, len, &m);
+	} else {
+		r = s->cfg.output(s->cfg.output_ctx, frame, len);
+	}
 
 	if (r < 0)
 		US_INC(s, link_tx_err);
@@ -77,7 +92,30 @@ int eth_output(struct us_stack *s, uint8_t *l3, size_t len, const uint8_t *dst, 
 		mac_str(dst, a);
 		us_trace_emit(s, "eth  tx > %s type 0x%04x len %zu", a, type, len + ETH_HLEN);
 	}
-	return link_send(s, f, len + ETH_HLEN);
+	return link_send(s, f, len + ETH_HLEN, type == ETH_TYPE_IP4 ? ETH_HLEN : -1);
+}
+
+int link_tx_finish(struct us_stack *s, uint8_t *pkt, size_t len)
+{
+	struct us_tx_meta *m = &s->txm;
+
+	if (!m->flags)
+		return 0;
+	if ((m->flags & US_TXM_TSO) && len > s->cfg.mtu) {
+		US_INC(s, link_drop_tso_held);
+		return -EMSGSIZE;
+	}
+	if (m->flags & US_TXM_CSUM) {
+		/* The field holds the pseudo-header sum; summing from the
+		 * L4 header on includes it (RFC 1071 arithmetic). */
+		uint8_t *l4 = pkt + m->csum_start;
+		size_t l4len = len - m->csum_start;
+
+		wire_put16(l4 + m->csum_offset, csum_fold(csum_partial(l4, l4len, 0)));
+		US_INC(s, link_tx_csum_sw);
+	}
+	m->flags = 0;
+	return 0;
 }
 
 int link_output_ip(struct us_stack *s, uint8_t *pkt, size_t len, uint32_t nexthop)
@@ -86,9 +124,14 @@ int link_output_ip(struct us_stack *s, uint8_t *pkt, size_t len, uint32_t nextho
 	int r;
 
 	if (s->cfg.mode == US_LINK_IP)
-		return link_send(s, pkt, len);
+		return link_send(s, pkt, len, 0);
 	if (route_is_bcast(s, nexthop))
 		return eth_output(s, pkt, len, eth_broadcast, ETH_TYPE_IP4);
+	/* A frame with offload work is completed before it can wait in
+	 * the ARP queue (the device's help applies only when it leaves
+	 * now). */
+	if (s->txm.flags && !arp_ready(s, nexthop) && (r = link_tx_finish(s, pkt, len)) < 0)
+		return r;
 	r = arp_resolve(s, nexthop, pkt, len, mac);
 	if (r == -EAGAIN)
 		return 0; /* held until the neighbour answers */

@@ -40,6 +40,9 @@ void ip4_input(struct us_stack *s, const uint8_t *pkt, size_t len)
 		return;
 	}
 	if (ih.mf || ih.frag_off) {
+		/* A device's checksum verdict covers one frame, never a
+		 * datagram reassembled from several. */
+		s->rx_flags = 0;
 		US_INC(s, ip4_frag_rx);
 		reass_input(s, &ih, pkt);
 		return;

@@ -22,7 +22,12 @@ static uint16_t ip4_next_id(struct us_stack *s, const struct ip4_tx *tx)
 static int ip4_send(struct us_stack *s, uint8_t *pkt, size_t len, uint32_t dst, uint32_t nexthop)
 {
 	if (dst == s->cfg.addr) {
-		struct us_held *h = held_new(pkt, len, dst);
+		struct us_held *h;
+
+		/* Looped back, no device completes the checksum. */
+		if (link_tx_finish(s, pkt, len) < 0)
+			return -EMSGSIZE;
+		h = held_new(pkt, len, dst);
 
 		if (!h)
 			return -ENOBUFS;
@@ -62,10 +67,26 @@ int ip4_output(struct us_stack *s, const struct ip4_tx *tx, uint8_t *l4, size_t 
 	US_INC(s, ip4_tx);
 	US_TRACE(s, "ip4  tx %s > %s proto %u len %zu id %u", ip4_ntoa(tx->src, a),
 		 ip4_ntoa(tx->dst, (char[16]){0}), tx->proto, l4len + IP4_HLEN, ih.id);
-	if (l4len + IP4_HLEN <= mtu) {
+	if (l4len + IP4_HLEN <= mtu || (tx->gso_size && tx->df)) {
 		ih.total_len = (uint16_t)(l4len + IP4_HLEN);
 		ip4_build(l4 - IP4_HLEN, &ih);
-		return ip4_send(s, l4 - IP4_HLEN, ih.total_len, tx->dst, nexthop);
+		if (tx->csum_partial) {
+			/* The device completes the TCP checksum and, for a
+			 * TSO frame, cuts it into gso_size segments. */
+			s->txm.flags = US_TXM_CSUM;
+			s->txm.csum_start = IP4_HLEN;
+			s->txm.csum_offset = 16;
+			s->txm.hdr_len = 0;
+			s->txm.gso_size = 0;
+			if (tx->gso_size && l4len + IP4_HLEN > mtu) {
+				s->txm.flags |= US_TXM_TSO;
+				s->txm.gso_size = tx->gso_size;
+				s->txm.hdr_len = (uint16_t)(IP4_HLEN + ((l4[12] >> 4) * 4));
+			}
+		}
+		r = ip4_send(s, l4 - IP4_HLEN, ih.total_len, tx->dst, nexthop);
+		s->txm.flags = 0;
+		return r;
 	}
 	if (tx->df) {
 		US_INC(s, ip4_drop_too_big);

@@ -11,7 +11,9 @@ struct us_stack *us_stack_new(const struct us_config *cfg, uint64_t now, int *er
 	struct us_stack *s;
 	int e = 0;
 
-	if (!cfg || !cfg->output)
+	if (!cfg || !cfg->output || (cfg->offload && !cfg->output_meta) ||
+	    (cfg->offload & ~(US_OFFLOAD_TX_CSUM | US_OFFLOAD_TSO)) ||
+	    ((cfg->offload & US_OFFLOAD_TSO) && !(cfg->offload & US_OFFLOAD_TX_CSUM)))
 		e = -EINVAL;
 	else if (cfg->mtu < 576) /* RFC 791: every host must accept 576 */
 		e = -EINVAL;
@@ -85,17 +87,29 @@ void us_stack_free(struct us_stack *s)
 	free(s);
 }
 
-void us_input(struct us_stack *s, const uint8_t *frame, size_t len, uint64_t now)
+void us_input_meta(struct us_stack *s, const uint8_t *frame, size_t len, unsigned flags,
+		   uint64_t now)
 {
 	s->now = now;
 	US_INC(s, link_rx);
+	s->rx_flags = flags & US_RXM_CSUM_OK;
+	if (s->rx_flags)
+		US_INC(s, link_rx_csum_trusted);
+	if (len > (size_t)s->cfg.mtu + (s->cfg.mode == US_LINK_ETHER ? ETH_HLEN : 0))
+		US_INC(s, link_rx_large); /* a GSO frame the device did not cut */
 	if (s->cfg.mode == US_LINK_ETHER)
 		eth_input(s, frame, len);
 	else if (len && frame[0] >> 4 == 6)
 		US_INC(s, link_drop_ipv6); /* the kernel's own IPv6 on a TUN */
 	else
 		ip4_input(s, frame, len);
+	s->rx_flags = 0;
 	stack_finish(s);
+}
+
+void us_input(struct us_stack *s, const uint8_t *frame, size_t len, uint64_t now)
+{
+	us_input_meta(s, frame, len, 0, now);
 }
 
 void us_batch_begin(struct us_stack *s)

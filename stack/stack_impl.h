@@ -87,12 +87,18 @@ void eth_input(struct us_stack *s, const uint8_t *frame, size_t len);
 /* Send the IPv4 packet at pkt (with US_TX_L3_OFF bytes of headroom) to
  * nexthop: resolves, queues or frames it. */
 int link_output_ip(struct us_stack *s, uint8_t *pkt, size_t len, uint32_t nexthop);
+/* A packet with offload work (s->txm) that is about to be held (ARP
+ * queue, loopback) gets its checksum completed here; a TSO frame larger
+ * than the MTU cannot be held and returns -EMSGSIZE. */
+int link_tx_finish(struct us_stack *s, uint8_t *pkt, size_t len);
 int eth_output(struct us_stack *s, uint8_t *l3, size_t len, const uint8_t *dst, uint16_t type);
 
 void arp_input(struct us_stack *s, const struct eth_hdr *eh, const uint8_t *buf, size_t len);
 /* Resolve nexthop; returns 0 with mac filled, or -EAGAIN after taking a
  * copy of the packet into the waiting queue, or -ENOBUFS. */
 int arp_resolve(struct us_stack *s, uint32_t nexthop, const uint8_t *pkt, size_t len, uint8_t mac[6]);
+/* Would arp_resolve() send at once (a usable mapping exists)? */
+bool arp_ready(struct us_stack *s, uint32_t nexthop);
 void arp_announce(struct us_stack *s);
 void arp_init(struct us_stack *s);
 void arp_free(struct us_stack *s);
@@ -109,6 +115,8 @@ struct ip4_tx {
 	uint32_t src, dst;
 	uint8_t proto, tos, ttl;
 	bool df;
+	bool csum_partial; /* TCP checksum left for the device (US_OFFLOAD_TX_CSUM) */
+	uint16_t gso_size; /* > 0: a TSO frame, cut by the device (US_OFFLOAD_TSO) */
 };
 /* Send the transport payload at l4 (l4len bytes, with US_TX_L4_OFF bytes of
  * headroom in front).  Fragments when needed and DF is clear. */
@@ -286,6 +294,10 @@ struct us_stack {
 	uint64_t tcp_mem;                    /* bytes in all TCP rings */
 	uint64_t tcp_chal_tokens, tcp_chal_last;
 	uint64_t tcp_cookie_last;            /* when a SYN cookie last went out */
+
+	/* offloads: the frame being sent, the frame being received */
+	struct us_tx_meta txm; /* L3-relative csum_start while set */
+	unsigned rx_flags;     /* US_RXM_* of the frame in us_input_meta */
 
 	uint8_t *txbuf;   /* US_TX_L4_OFF + 65535: transport builds here */
 	uint8_t *fragbuf; /* US_TX_L3_OFF + mtu: one fragment at a time */

@@ -463,8 +463,10 @@ static void tcp_data(struct tcp_pcb *tp, uint32_t seq, const uint8_t *data, uint
 		tp->bytes_received += len;
 		US_TRACE(s, "sock tcp port %u: %u bytes readable", tp->lport, ring_used(&tp->rcv));
 		/* Delayed ACK: every second segment at once, quick ACKs at
-		 * the start, otherwise within TCP_DELACK_TIME. */
-		tp->delack_segs++;
+		 * the start, otherwise within TCP_DELACK_TIME.  A segment
+		 * larger than the MSS (the sender's GSO frame, not cut by
+		 * the device) counts as the several it stands for. */
+		tp->delack_segs += len > tp->mss ? 2u : 1u;
 		if (tp->quickacks) {
 			tp->quickacks--;
 			tp->ack_now = true;
@@ -724,7 +726,10 @@ void tcp_input(struct us_stack *s, const struct ip4_hdr *ih, const uint8_t *pkt)
 	size_t len = (size_t)ih->total_len - ih->hlen;
 	struct tcp_hdr th;
 	struct tcp_pcb *tp;
-	int r = tcp_parse(p, len, ih->src, ih->dst, &th);
+	/* A checksum the device vouched for (virtio-net flags) is not
+	 * summed again. */
+	int r = (s->rx_flags & US_RXM_CSUM_OK) ? tcp_parse_trusted(p, len, &th)
+					       : tcp_parse(p, len, ih->src, ih->dst, &th);
 
 	if (r < 0) {
 		if (r == -WIRE_ECSUM)

@@ -44,7 +44,7 @@ static uint32_t tcp_xmit_seg(struct tcp_pcb *tp, uint32_t seq, uint32_t len, uin
 	struct ip4_tx tx = {.src = tp->laddr, .dst = tp->raddr, .proto = IP4_PROTO_TCP,
 			    .tos = tp->tos, .ttl = tp->ttl, .df = true};
 	size_t hl;
-	uint32_t wnd;
+	uint32_t wnd, nsegs = 1;
 
 	memset(&th, 0, sizeof(th));
 	th.sport = tp->lport;
@@ -89,20 +89,34 @@ static uint32_t tcp_xmit_seg(struct tcp_pcb *tp, uint32_t seq, uint32_t len, uin
 	}
 	hl = TCP_HLEN + tcp_opts_len(&th.opt);
 	/* tp->mss leaves room for timestamps only; SACK blocks take payload
-	 * room (as Linux's tcp_current_mss), so the packet fits the MTU. */
+	 * room (as Linux's tcp_current_mss), so the packet fits the MTU.
+	 * With TSO a longer segment goes as one frame that the device cuts
+	 * into `room`-byte segments, each with these headers. */
 	if (len && !(flags & TCP_SYN)) {
 		uint32_t room = tp->mss + TCP_HLEN + (tp->ts_ok ? 12u : 0u);
+		uint32_t most;
 
 		room = room > hl ? room - (uint32_t)hl : 1;
-		if (len > room) {
-			len = room;
+		most = room;
+		if ((s->cfg.offload & US_OFFLOAD_TSO) && len > room) {
+			most = (US_IP_MAXPACKET - IP4_HLEN - (uint32_t)hl) / room * room;
+			tx.gso_size = (uint16_t)room;
+		}
+		if (len > most) {
+			len = most;
 			th.flags &= (uint8_t)~TCP_FIN; /* the FIN follows the last byte */
 			flags = th.flags;
 		}
+		nsegs = (len + room - 1) / room;
 	}
 	if (len)
 		ring_get_at(&tp->snd, seq - tp->snd_buf_seq, l4 + hl, len);
-	tcp_build(l4, &th, len, tx.src, tx.dst);
+	if (s->cfg.offload & US_OFFLOAD_TX_CSUM) {
+		tcp_build_partial(l4, &th, len, tx.src, tx.dst);
+		tx.csum_partial = true;
+	} else {
+		tcp_build(l4, &th, len, tx.src, tx.dst);
+	}
 	if (s->cfg.trace) {
 		char a[16];
 
@@ -115,10 +129,10 @@ static uint32_t tcp_xmit_seg(struct tcp_pcb *tp, uint32_t seq, uint32_t len, uin
 	(void)ip4_output(s, &tx, l4, hl + len);
 	if (fin_sent)
 		*fin_sent = (flags & TCP_FIN) != 0;
-	US_INC(s, tcp_tx);
-	tp->segs_out++;
+	US_ADD(s, tcp_tx, nsegs);
+	tp->segs_out += nsegs;
 	if (len) {
-		US_INC(s, tcp_tx_data_segs);
+		US_ADD(s, tcp_tx_data_segs, nsegs);
 		US_ADD(s, tcp_tx_bytes, len);
 	} else if (!(flags & (TCP_SYN | TCP_FIN | TCP_RST))) {
 		US_INC(s, tcp_tx_acks);
@@ -132,6 +146,23 @@ static uint32_t tcp_xmit_seg(struct tcp_pcb *tp, uint32_t seq, uint32_t len, uin
 	}
 	tp->last_send = s->now;
 	return len;
+}
+
+/* How much one send may carry: one MSS, or with TSO as many whole
+ * segments as a 64 KiB frame holds, but at most half the congestion
+ * window so that a window still goes as two frames or more and ACKs keep
+ * clocking (Linux's tcp_tso_autosize keeps at least two segments, too). */
+static uint32_t tcp_send_goal(const struct tcp_pcb *tp)
+{
+	uint32_t goal, half;
+
+	if (!(tp->s->cfg.offload & US_OFFLOAD_TSO))
+		return tp->mss;
+	goal = (US_IP_MAXPACKET - IP4_HLEN - TCP_HLEN - 40u) / tp->mss * tp->mss;
+	half = tp->cwnd / 2 / tp->mss * tp->mss;
+	if (goal > half)
+		goal = half;
+	return goal > tp->mss ? goal : tp->mss;
 }
 
 static void tcp_xmit(struct tcp_pcb *tp, uint32_t seq, uint32_t len, uint8_t flags)
@@ -261,7 +292,7 @@ static void tcp_sack_rexmit(struct tcp_pcb *tp)
 
 void tcp_output(struct tcp_pcb *tp)
 {
-	uint32_t end, avail, usable, len, wnd, lim;
+	uint32_t end, avail, usable, len, wnd, lim, goal;
 	bool sent = false;
 
 	if (tp->state == US_TCP_CLOSED || tp->state == US_TCP_LISTEN ||
@@ -306,7 +337,8 @@ void tcp_output(struct tcp_pcb *tp)
 					 ? tp->snd_una + wnd - tp->snd_nxt
 					 : 0;
 		}
-		len = avail < tp->mss ? avail : tp->mss;
+		goal = rexmit ? tp->mss : tcp_send_goal(tp);
+		len = avail < goal ? avail : goal;
 		if (rexmit) {
 			tcp_sack_is_sacked(tp, tp->snd_nxt, &lim);
 			if (SEQ_LT(lim, tp->snd_nxt + len))
@@ -318,6 +350,9 @@ void tcp_output(struct tcp_pcb *tp)
 			else
 				len = usable;
 		}
+		/* A TSO frame carries whole segments, except at the tail. */
+		if (len > tp->mss && len < avail)
+			len -= len % tp->mss;
 		/* The FIN goes with (or after) the last byte. */
 		if (tp->fin_pending && tp->snd_nxt + len == end &&
 		    (SEQ_LEQ(tp->snd_max, end) || rexmit))
@@ -325,7 +360,7 @@ void tcp_output(struct tcp_pcb *tp)
 		if (len == 0 && !fin)
 			break;
 		if (len > 0 && !fin && !rexmit && !(tp->zero_window_probe && !sent)) {
-			bool full = len == tp->mss;
+			bool full = len >= tp->mss;
 			bool last = len == avail;
 			bool idle = tp->snd_max == tp->snd_una;
 			bool short_out = SEQ_GT(tp->short_end, tp->snd_una);

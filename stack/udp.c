@@ -199,7 +199,7 @@ void udp_input(struct us_stack *s, const struct ip4_hdr *ih, const uint8_t *pkt)
 	struct us_sock *so;
 	struct udp_dgram *d;
 	bool bcast = route_is_bcast(s, ih->dst);
-	int r = udp_parse(p, len, ih->src, ih->dst, &uh);
+	int r = udp_parse_ex(p, len, ih->src, ih->dst, !(s->rx_flags & US_RXM_CSUM_OK), &uh);
 
 	if (r < 0) {
 		if (r == -WIRE_ECSUM)

@@ -33,6 +33,33 @@ enum us_link_mode {
 
 /* Output: send one frame.  Returns 0 or a negative errno (counted as a drop). */
 typedef int (*us_output_fn)(void *ctx, uint8_t *frame, size_t len);
+
+/* Offloads (us_config.offload): what the device under the stack does for
+ * it, in virtio-net terms (the TAP's IFF_VNET_HDR, TUNSETOFFLOAD).
+ *  US_OFFLOAD_TX_CSUM  TCP frames may leave with a partial checksum: the
+ *                      pseudo-header sum at csum_start + csum_offset, the
+ *                      device completes it (VIRTIO_NET_HDR_F_NEEDS_CSUM).
+ *  US_OFFLOAD_TSO      TCP may send one frame of up to 64 KiB that the
+ *                      device cuts into gso_size segments (needs TX_CSUM).
+ * Frames with offload work pass through output_meta, never output. */
+#define US_OFFLOAD_TX_CSUM 0x1u
+#define US_OFFLOAD_TSO 0x2u
+
+#define US_TXM_CSUM 0x1u /* checksum partial: device completes it */
+#define US_TXM_TSO 0x2u  /* cut into gso_size payload segments (TCPv4) */
+struct us_tx_meta {
+	uint16_t flags;       /* US_TXM_*; 0 = a complete frame */
+	uint16_t csum_start;  /* offset of the L4 header from the frame start */
+	uint16_t csum_offset; /* of the checksum field within the L4 header */
+	uint16_t hdr_len;     /* link + IP + TCP header bytes (TSO) */
+	uint16_t gso_size;    /* payload bytes per segment (TSO) */
+};
+typedef int (*us_output_meta_fn)(void *ctx, uint8_t *frame, size_t len,
+				 const struct us_tx_meta *meta);
+
+/* Input flags (us_input_meta). */
+#define US_RXM_CSUM_OK 0x1u /* the L4 checksum was checked, or is partial
+			     * (a local sender's NEEDS_CSUM): do not verify */
 /* Trace: one human-readable line (no newline) describing a packet's step. */
 typedef void (*us_trace_fn)(void *ctx, const char *line);
 
@@ -50,6 +77,8 @@ struct us_config {
 	void *trace_ctx;
 	uint64_t tcp_time_wait; /* TIME_WAIT length (2*MSL) in us; 0 = 60 s */
 	uint64_t tcp_mem_max;   /* all TCP buffers together, bytes; 0 = 2 GiB */
+	unsigned offload;       /* US_OFFLOAD_*; 0 = every frame complete */
+	us_output_meta_fn output_meta; /* required when offload != 0 */
 };
 
 struct us_stack;
@@ -61,6 +90,10 @@ void us_stack_free(struct us_stack *s);
 /* Feed one received frame (Ethernet frame in ether mode, IPv4 packet in IP
  * mode).  The buffer is only read, and only during the call. */
 void us_input(struct us_stack *s, const uint8_t *frame, size_t len, uint64_t now);
+/* The same with US_RXM_* flags from the device.  A frame may then be larger
+ * than the MTU (a TCP segment the sender's GSO did not cut). */
+void us_input_meta(struct us_stack *s, const uint8_t *frame, size_t len, unsigned flags,
+		   uint64_t now);
 
 /* Batching: frames fed between us_batch_begin() and us_batch_end() are
  * answered once per connection at the end (one ACK for a burst, as GRO

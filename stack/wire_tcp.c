@@ -80,21 +80,13 @@ static int tcp_opts_parse(const uint8_t *o, size_t olen, struct tcp_opts *opt)
 	return 0;
 }
 
-int tcp_parse(const uint8_t *buf, size_t len, uint32_t src, uint32_t dst, struct tcp_hdr *h)
+/* The header and options, after the checksum decision. */
+static int tcp_parse_hdr(const uint8_t *buf, size_t len, struct tcp_hdr *h)
 {
-	if (len < TCP_HLEN)
-		return -WIRE_ETRUNC;
-	if (len > UINT16_MAX) /* cannot be carried in the pseudo-header */
-		return -WIRE_EFIELD;
 	size_t hlen = (size_t)(buf[12] >> 4) * 4;
-	if (hlen < TCP_HLEN)
-		return -WIRE_EFIELD;
-	if (hlen > len)
-		return -WIRE_ETRUNC;
-	uint32_t sum = csum_pseudo(src, dst, IP4_PROTO_TCP, (uint16_t)len);
-	if (csum_fold(csum_partial(buf, len, sum)) != 0)
-		return -WIRE_ECSUM;
 	int err = tcp_opts_parse(buf + TCP_HLEN, hlen - TCP_HLEN, &h->opt);
+
+	(void)len;
 	if (err)
 		return err;
 	h->sport = wire_get16(buf);
@@ -106,6 +98,39 @@ int tcp_parse(const uint8_t *buf, size_t len, uint32_t src, uint32_t dst, struct
 	h->win = wire_get16(buf + 14);
 	h->urg = wire_get16(buf + 18);
 	return 0;
+}
+
+static int tcp_check_len(const uint8_t *buf, size_t len)
+{
+	if (len < TCP_HLEN)
+		return -WIRE_ETRUNC;
+	if (len > UINT16_MAX) /* cannot be carried in the pseudo-header */
+		return -WIRE_EFIELD;
+	size_t hlen = (size_t)(buf[12] >> 4) * 4;
+	if (hlen < TCP_HLEN)
+		return -WIRE_EFIELD;
+	if (hlen > len)
+		return -WIRE_ETRUNC;
+	return 0;
+}
+
+int tcp_parse(const uint8_t *buf, size_t len, uint32_t src, uint32_t dst, struct tcp_hdr *h)
+{
+	int err = tcp_check_len(buf, len);
+
+	if (err)
+		return err;
+	uint32_t sum = csum_pseudo(src, dst, IP4_PROTO_TCP, (uint16_t)len);
+	if (csum_fold(csum_partial(buf, len, sum)) != 0)
+		return -WIRE_ECSUM;
+	return tcp_parse_hdr(buf, len, h);
+}
+
+int tcp_parse_trusted(const uint8_t *buf, size_t len, struct tcp_hdr *h)
+{
+	int err = tcp_check_len(buf, len);
+
+	return err ? err : tcp_parse_hdr(buf, len, h);
 }
 
 /* Option bytes before the SACK blocks. */
@@ -196,11 +221,10 @@ static size_t tcp_opts_write(uint8_t *p, const struct tcp_opts *o)
 	return (size_t)(p - s);
 }
 
-size_t tcp_build(uint8_t *buf, const struct tcp_hdr *h, size_t paylen, uint32_t src,
-		 uint32_t dst)
+/* Header and options with a zero checksum field; returns hlen. */
+static size_t tcp_build_hdr(uint8_t *buf, const struct tcp_hdr *h)
 {
 	size_t hlen = TCP_HLEN + tcp_opts_write(buf + TCP_HLEN, &h->opt);
-	uint16_t tlen = (uint16_t)(hlen + paylen);
 
 	wire_put16(buf, h->sport);
 	wire_put16(buf + 2, h->dport);
@@ -211,6 +235,29 @@ size_t tcp_build(uint8_t *buf, const struct tcp_hdr *h, size_t paylen, uint32_t 
 	wire_put16(buf + 14, h->win);
 	wire_put16(buf + 16, 0);
 	wire_put16(buf + 18, h->urg);
+	return hlen;
+}
+
+size_t tcp_build(uint8_t *buf, const struct tcp_hdr *h, size_t paylen, uint32_t src,
+		 uint32_t dst)
+{
+	size_t hlen = tcp_build_hdr(buf, h);
+	uint16_t tlen = (uint16_t)(hlen + paylen);
+
 	wire_put16(buf + 16, csum_fold(csum_partial(buf, tlen, csum_pseudo(src, dst, IP4_PROTO_TCP, tlen))));
+	return hlen;
+}
+
+size_t tcp_build_partial(uint8_t *buf, const struct tcp_hdr *h, size_t paylen, uint32_t src,
+			 uint32_t dst)
+{
+	size_t hlen = tcp_build_hdr(buf, h);
+
+	/* virtio-net NEEDS_CSUM: the field holds the folded, uncomplemented
+	 * pseudo-header sum; the device sums from the TCP header on and
+	 * stores the complement (and, cutting a TSO frame, adjusts the
+	 * length per segment). */
+	wire_put16(buf + 16, (uint16_t)~csum_fold(csum_pseudo(src, dst, IP4_PROTO_TCP,
+							     (uint16_t)(hlen + paylen))));
 	return hlen;
 }

@@ -54,6 +54,9 @@ struct tcp_hdr {
  * 2+8n with 1 <= n <= 4), every length >= 2 and inside the header
  * (-WIRE_EOPT).  Unknown options are skipped; EOL ends the list. */
 int tcp_parse(const uint8_t *buf, size_t len, uint32_t src, uint32_t dst, struct tcp_hdr *h);
+/* The same without the checksum check: for a segment whose checksum the
+ * device vouched for (virtio-net DATA_VALID or NEEDS_CSUM). */
+int tcp_parse_trusted(const uint8_t *buf, size_t len, struct tcp_hdr *h);
 /* Length the options of `o` take, padded to a multiple of 4 (at most 40:
  * SACK blocks that do not fit are left out). */
 size_t tcp_opts_len(const struct tcp_opts *o);
@@ -62,5 +65,9 @@ size_t tcp_opts_len(const struct tcp_opts *o);
  * Fills the checksum.  Returns the header length. */
 size_t tcp_build(uint8_t *buf, const struct tcp_hdr *h, size_t paylen, uint32_t src,
 		 uint32_t dst);
+/* The same, leaving a partial checksum (the pseudo-header sum) for the
+ * device to complete. */
+size_t tcp_build_partial(uint8_t *buf, const struct tcp_hdr *h, size_t paylen, uint32_t src,
+			 uint32_t dst);
 
 #endif

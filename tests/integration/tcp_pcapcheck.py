@@ -2,7 +2,14 @@
 """tcp_pcapcheck.py - check a capture (classic pcap, Ethernet) of TCP
 between the kernel and ustack, without tshark.
 
-  tcp_pcapcheck.py FILE STACK_IP
+  tcp_pcapcheck.py FILE STACK_IP [--offload]
+
+With --offload the stack runs with the device's offloads (ustackd
+--offload on): a TCP checksum is also accepted when it is exactly the
+partial value the kernel completes (the folded pseudo-header sum,
+virtio-net NEEDS_CSUM), and segments longer than the 1500-byte MTU allows
+(TSO frames the kernel cuts) are counted, not refused; at least one must
+appear.  Without it every checksum must verify and every segment fit.
 
 For every IPv4 packet whose source is STACK_IP (the kernel may leave its
 own outgoing checksums partial on a TAP, so those are not judged):
@@ -111,6 +118,8 @@ def parse_opts(opts, syn):
 
 def main():
     path, stack_ip = sys.argv[1], bytes(map(int, sys.argv[2].split(".")))
+    offload = "--offload" in sys.argv[3:]
+    n_partial = n_tso = biggest = 0
     data = open(path, "rb").read()
     if len(data) < 24:
         sys.exit(f"{path}: not a pcap file")
@@ -182,9 +191,19 @@ def main():
             n_tcp_stack += 1
             n_opts += bool(doff > 20)
             pseudo = ip[12:20] + struct.pack("!BBH", 0, 6, len(seg))
-            if csum(pseudo + seg) != 0xFFFF:
+            field = struct.unpack("!H", seg[16:18])[0]
+            if offload and field == csum(pseudo):
+                n_partial += 1  # completed by the kernel (NEEDS_CSUM)
+            elif csum(pseudo + seg) != 0xFFFF:
                 bad(n, f"bad TCP checksum ({sport} -> {dport}, flags {flags:#04x}, "
                        f"{len(seg) - doff} data bytes)")
+            if tot > 1500:
+                if not offload:
+                    bad(n, f"{tot}-byte IPv4 packet on a 1500-byte MTU link")
+                elif tot > 65535 or not ack or syn:
+                    bad(n, f"TSO frame of {tot} bytes with flags {flags:#04x}")
+                n_tso += 1
+                biggest = max(biggest, tot)
             for p in probs:
                 bad(n, f"stack TCP options: {p}")
             stats["syn"] += syn and not ack
@@ -216,6 +235,11 @@ def main():
           f"RSTs {stats['rst']}, with SACK {stats['sack']}, with timestamps {stats['ts']})")
     if n_tcp_stack == 0:
         problems.append(f"no TCP packet from {sys.argv[2]} in the capture")
+    if offload:
+        print(f"pcapcheck: offload: {n_partial} partial checksums, {n_tso} TSO frames "
+              f"(largest {biggest} bytes)")
+        if n_tso == 0:
+            problems.append("--offload: no TSO frame from the stack in the capture")
     for p in problems[:20]:
         print(f"pcapcheck: {p}", file=sys.stderr)
     if problems:
