@@ -120,6 +120,7 @@
 	X(tcp_ooo_drop)                                                        \
 	X(tcp_dup_data_segs)                                                   \
 	X(tcp_drop_out_of_window)                                              \
+	X(tcp_rcv_wnd_clamped)                                                 \
 	X(tcp_drop_bad_ack)                                                    \
 	X(tcp_drop_no_ack)                                                     \
 	X(tcp_drop_bad_syn)                                                    \

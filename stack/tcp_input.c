@@ -212,6 +212,7 @@ static void tcp_syn_sent_input(struct tcp_pcb *tp, const struct tcp_hdr *th)
 {
 	struct us_stack *s = tp->s;
 	bool ack_ok = false;
+	uint32_t offered;
 
 	if (th->flags & TCP_ACK) {
 		if (SEQ_LEQ(th->ack, tp->iss) || SEQ_GT(th->ack, tp->snd_max)) {
@@ -234,8 +235,13 @@ static void tcp_syn_sent_input(struct tcp_pcb *tp, const struct tcp_hdr *th)
 	}
 	if (!(th->flags & TCP_SYN))
 		return;
+	/* Our SYN offered rcv_adv - rcv_nxt (never scaled, RFC 7323 §2.2)
+	 * while rcv_nxt was still unknown: move that right edge along with
+	 * rcv_nxt, or it would lie anywhere in sequence space. */
+	offered = tp->rcv_adv - tp->rcv_nxt;
 	tp->irs = th->seq;
 	tp->rcv_nxt = th->seq + 1;
+	tp->rcv_adv = tp->rcv_nxt + offered;
 	tcp_syn_options(tp, th);
 	if (ack_ok) {
 		tp->snd_una = th->ack;

@@ -23,6 +23,21 @@ uint32_t tcp_rcv_window(struct tcp_pcb *tp)
 	uint32_t step = tp->rcv.size / 2 < tp->mss ? tp->rcv.size / 2 : tp->mss;
 	uint32_t max = 65535u << tp->rcv_wscale;
 
+	/* The right edge already offered (rcv_nxt + cur) can never be past
+	 * what the ring holds (rcv_nxt + space): the ring's free space only
+	 * shrinks as rcv_nxt grows.  An edge beyond it would make the peer
+	 * send what we must drop; clamp it, and count it while data may
+	 * still come (after the program closed, ustackd swaps in a small
+	 * ring: nothing more is taken then, so that is no error). */
+	if (cur > space + step) {
+		if (tp->state == US_TCP_ESTABLISHED || tp->state == US_TCP_FIN_WAIT_1 ||
+		    tp->state == US_TCP_FIN_WAIT_2) {
+			US_INC(tp->s, tcp_rcv_wnd_clamped);
+			US_TRACE(tp->s, "tcp  port %u: offered window %u clamped to the ring's %u",
+				 tp->lport, cur, space);
+		}
+		cur = space;
+	}
 	/* Receiver SWS avoidance: move the right edge only by a useful
 	 * amount; never pull it back. */
 	if (space < cur + step)

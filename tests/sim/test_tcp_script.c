@@ -361,6 +361,62 @@ START_TEST(active_open_options_follow_synack)
 }
 END_TEST
 
+/* Regression: an active open offers its SYN window while rcv_nxt is still
+ * unknown; the right edge must move to IRS + 1 + that window when the
+ * SYN/ACK arrives.  It used to stay at 0 + window, so with an IRS just
+ * past 2^31 the "never shrink the window" rule saw a 2 GiB offer and kept
+ * advertising the largest window while the ring filled: the peer's data
+ * beyond the ring was dropped (iperf3 -R under the shim ran at 30 Mbit/s).
+ * Here the peer fills the window without the program reading: every ACK's
+ * right edge stays within the ring, nothing is dropped, the window closes. */
+#define SQ_LEQ(a, b) ((int32_t)((uint32_t)(a) - (uint32_t)(b)) <= 0)
+START_TEST(active_open_window_edge_follows_irs)
+{
+	struct tcp_opts o = ts_full_syn_opts(1000);
+	struct ts_seg syn, *s;
+	struct us_sock *so;
+	static uint8_t buf[1000];
+	uint32_t irs = 0x80001000u, edge, limit, sent = 0;
+	unsigned ws;
+	int rcvbuf = 0;
+
+	so = ts_connect_flow(&T, &o, irs, &syn);
+	ws = syn.th.opt.ws;
+	ck_assert_int_eq(us_getsockopt(so, US_SO_RCVBUF, &rcvbuf), 0);
+	ck_assert_int_gt(rcvbuf, 0);
+	/* The whole free ring is offered, and no more. */
+	ck_assert_uint_le(tinfo(so).rcv_wnd, (uint32_t)rcvbuf);
+	edge = irs + 1 + tinfo(so).rcv_wnd;
+	limit = irs + 1 + (uint32_t)rcvbuf;
+	fill(buf, sizeof(buf), 9);
+	for (int round = 0; round < 200; round++) {
+		uint32_t adv_edge = 0;
+		bool any = false;
+
+		while (SQ_LEQ(T.snd_nxt + sizeof(buf), edge))
+			ts_send_data(&T, TCP_ACK, buf, sizeof(buf)), sent += sizeof(buf);
+		ts_run(&T, 200 * T_MS);
+		while ((s = ts_next(&T)) != NULL) {
+			if (!(s->th.flags & TCP_ACK))
+				continue;
+			adv_edge = s->th.ack + ((uint32_t)s->th.win << ws);
+			any = true;
+			ck_assert_msg(SQ_LEQ(adv_edge, limit),
+				      "window edge %u beyond the ring's end %u", adv_edge - irs,
+				      limit - irs);
+		}
+		if (!any || SQ_LEQ(adv_edge, edge))
+			break;
+		edge = adv_edge;
+	}
+	ck_assert_uint_eq(ctr(US_CTR_tcp_drop_out_of_window), 0);
+	ck_assert_uint_eq(ctr(US_CTR_tcp_rcv_wnd_clamped), 0);
+	/* The ring filled up to its last segment, never past it. */
+	ck_assert_uint_ge(sent, (uint32_t)rcvbuf - 2 * sizeof(buf));
+	ck_assert_uint_le(sent, (uint32_t)rcvbuf);
+}
+END_TEST
+
 /* ---- SYN-SENT ------------------------------------------------------------ */
 
 START_TEST(syn_sent_rst_handling)
@@ -1357,6 +1413,7 @@ int main(void)
 	ADD(window_scale_clamped_to_14);
 	ADD(mss_clamped_by_mtu);
 	ADD(active_open_options_follow_synack);
+	ADD(active_open_window_edge_follows_irs);
 	ADD(syn_sent_rst_handling);
 	ADD(rst_in_window_gets_challenge_ack);
 	ADD(rst_exact_seq_resets);
