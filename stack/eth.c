@@ -101,7 +101,7 @@ int link_tx_finish(struct us_stack *s, uint8_t *pkt, size_t len)
 
 	if (!m->flags)
 		return 0;
-	if ((m->flags & US_TXM_TSO) && len > s->cfg.mtu) {
+	if (m->flags & US_TXM_TSO) { /* only a device cuts it */
 		US_INC(s, link_drop_tso_held);
 		return -EMSGSIZE;
 	}
