@@ -161,11 +161,24 @@ static void sim_bad(struct netsim *n, int from, const char *fmt, ...)
 /* RFC 1191 §1 / RFC 792: the router in front of a smaller link returns
  * "fragmentation needed and DF set" with the next-hop MTU, quoting the
  * IP header and 8 bytes.  It speaks from the peer's address (the
- * simulation has no router of its own). */
+ * simulation has no router of its own), and rate-limits as Linux does
+ * (RFC 1812 §4.3.2.8; inet_peer_xrlim_allow: a burst of 6, then one per
+ * icmp_ratelimit, 1 s). */
 static void sim_send_ptb(struct netsim *n, int to, const uint8_t *ip)
 {
 	uint8_t fr[14 + 20 + 8 + 60 + 8], *p = fr;
 	size_t ihl = (size_t)(ip[0] & 15) * 4, q = ihl + 8, l3 = 0;
+	uint64_t tok = n->ptb_tokens + (n->now - n->ptb_last);
+
+	if (tok > 6 * 1000000ull)
+		tok = 6 * 1000000ull;
+	n->ptb_last = n->now;
+	if (tok < 1000000ull) {
+		n->ptb_tokens = tok;
+		n->off.ptb_limited++;
+		return;
+	}
+	n->ptb_tokens = tok - 1000000ull;
 
 	if (n->mode == US_LINK_ETHER) {
 		memcpy(fr, n->mac[to], 6);
@@ -490,6 +503,8 @@ static void sim_init_all(struct netsim *n, enum us_link_mode mode, uint16_t mtu,
 	n->latency = 100;
 	n->now = 1000000;
 	n->mtu = mtu;
+	n->ptb_tokens = 6 * 1000000ull;
+	n->ptb_last = n->now;
 	n->offload[SIM_A] = off_a;
 	n->offload[SIM_B] = off_b;
 	for (int i = 0; i < 2; i++) {

@@ -59,6 +59,7 @@ struct sim_offload_stats {
 	uint32_t max_ip_len[2]; /* longest IP packet on the link, per sender */
 	uint32_t max_tso_len;   /* longest TSO frame (IP length) */
 	uint64_t ptb_sent;      /* ICMP fragmentation-needed from the path */
+	uint64_t ptb_limited;   /* ... not sent: rate limit */
 	uint64_t path_drops;    /* frames the path MTU dropped */
 	uint64_t rx_csum_ok;    /* frames handed up with US_RXM_CSUM_OK */
 	uint64_t rx_csum_bad;   /* TCP frames whose checksum the device refused */
@@ -94,6 +95,7 @@ struct netsim {
 	uint16_t path_mtu;       /* 0 = off; else a router on the path drops
 				  * longer packets and answers DF ones with
 				  * ICMP fragmentation-needed (RFC 1191) */
+	uint64_t ptb_tokens, ptb_last; /* the ICMP rate limit (microseconds) */
 	sim_meta_tap_fn meta_tap;
 	void *meta_tap_ctx;
 	struct sim_offload_stats off;

@@ -272,11 +272,14 @@ START_TEST(tso_path_mtu_drop)
 			sim.path_mtu = 1000;
 		}
 	}
-	printf("%-34s %4llu MiB: %s in %.3f virtual s; ICMP sent %llu, path drops %llu, "
-	       "TSO requests after the update %llu\n",
+	printf("%-34s %4llu MiB: %s in %.3f virtual s; ICMP sent %llu (rate-limited %llu), path drops %llu, "
+	       "A: pmtu updates %llu, retrans %llu; TSO requests after the update %llu\n",
 	       "TSO path MTU 1500 -> 1000", (unsigned long long)(16 * MIB / MIB),
 	       ok ? "ok" : "FAILED", (double)(sim.now - t0) / 1e6,
-	       (unsigned long long)sim.off.ptb_sent, (unsigned long long)sim.off.path_drops,
+	       (unsigned long long)sim.off.ptb_sent, (unsigned long long)sim.off.ptb_limited,
+	       (unsigned long long)sim.off.path_drops,
+	       (unsigned long long)ctr(SIM_A, US_CTR_tcp_pmtu_updates),
+	       (unsigned long long)ctr(SIM_A, US_CTR_tcp_retrans_segs),
 	       (unsigned long long)ob.gso_after);
 	fflush(stdout);
 	ck_assert_msg(x.bad_off < 0, "data differs at byte %lld", (long long)x.bad_off);
