@@ -3,6 +3,7 @@
 #include "stack_impl.h"
 #include "checksum.h"
 #include "wire_arp.h"
+#include "wire_tcp.h"
 
 /* l3_off: where the IP packet starts in the frame, or -1 for a frame
  * that is not the IP packet being sent (ARP). */
@@ -101,7 +102,7 @@ int link_tx_finish(struct us_stack *s, uint8_t *pkt, size_t len)
 
 	if (!m->flags)
 		return 0;
-	if ((m->flags & US_TXM_TSO) && len > s->cfg.mtu) {
+	if (m->flags & US_TXM_TSO) { /* only a device cuts it */
 		US_INC(s, link_drop_tso_held);
 		return -EMSGSIZE;
 	}
@@ -118,6 +119,48 @@ int link_tx_finish(struct us_stack *s, uint8_t *pkt, size_t len)
 	return 0;
 }
 
+/* A TSO frame that has to wait for the neighbour: no device will cut it
+ * when it leaves, so cut it here as the device would (Linux's
+ * tcp_gso_segment: seq, IP length, ID and checksum per segment, FIN and PSH
+ * on the last, CWR on the first) and hold the segments (RFC 1122
+ * §2.3.2.2), rather than lose the flight to a retransmission timeout.
+ * Returns -EAGAIN when they wait. */
+static int link_tso_hold(struct us_stack *s, uint8_t *pkt, size_t len, uint32_t nexthop)
+{
+	const struct us_tx_meta *m = &s->txm;
+	uint8_t *seg = s->fragbuf + US_TX_L3_OFF, *th = seg + m->csum_start, mac[ETH_ALEN];
+	size_t ihl = (size_t)(pkt[0] & 15) * 4, thl = (size_t)m->hdr_len - m->csum_start;
+	size_t pay = len - m->hdr_len, off, n;
+	uint32_t src = wire_get32(pkt + 12), dst = wire_get32(pkt + 16);
+	uint32_t seq = wire_get32(pkt + m->csum_start + 4);
+	uint8_t flags = pkt[m->csum_start + 13];
+	int r = -EAGAIN;
+
+	if ((size_t)m->hdr_len + m->gso_size > s->cfg.mtu) {
+		US_INC(s, link_drop_tso_held);
+		return -EMSGSIZE;
+	}
+	for (off = 0; off < pay && r == -EAGAIN; off += n) {
+		n = pay - off < m->gso_size ? pay - off : m->gso_size;
+		memcpy(seg, pkt, m->hdr_len);
+		memcpy(seg + m->hdr_len, pkt + m->hdr_len + off, n);
+		wire_put16(seg + 2, (uint16_t)(m->hdr_len + n));
+		wire_put16(seg + 4, (uint16_t)(wire_get16(pkt + 4) + off / m->gso_size));
+		wire_put16(seg + 10, 0);
+		wire_put16(seg + 10, csum_fold(csum_partial(seg, ihl, 0)));
+		wire_put32(th + 4, seq + (uint32_t)off);
+		th[13] = (uint8_t)(flags & ~(off + n < pay ? TCP_FIN | TCP_PSH : 0) &
+				   ~(off ? TCP_CWR : 0));
+		wire_put16(th + 16, 0);
+		wire_put16(th + 16, csum_fold(csum_partial(th, thl + n, csum_pseudo(src, dst,
+						IP4_PROTO_TCP, (uint16_t)(thl + n)))));
+		US_INC(s, link_tx_csum_sw);
+		r = arp_resolve(s, nexthop, seg, m->hdr_len + n, mac);
+	}
+	s->txm.flags = 0;
+	return r;
+}
+
 int link_output_ip(struct us_stack *s, uint8_t *pkt, size_t len, uint32_t nexthop)
 {
 	uint8_t mac[ETH_ALEN];
@@ -127,9 +170,13 @@ int link_output_ip(struct us_stack *s, uint8_t *pkt, size_t len, uint32_t nextho
 		return link_send(s, pkt, len, 0);
 	if (route_is_bcast(s, nexthop))
 		return eth_output(s, pkt, len, eth_broadcast, ETH_TYPE_IP4);
-	/* A frame with offload work is completed before it can wait in
-	 * the ARP queue (the device's help applies only when it leaves
-	 * now). */
+	/* A frame with offload work is completed (or cut) before it can
+	 * wait in the ARP queue (the device's help applies only when it
+	 * leaves now). */
+	if ((s->txm.flags & US_TXM_TSO) && !arp_ready(s, nexthop)) {
+		r = link_tso_hold(s, pkt, len, nexthop);
+		return r == -EAGAIN ? 0 : r;
+	}
 	if (s->txm.flags && !arp_ready(s, nexthop) && (r = link_tx_finish(s, pkt, len)) < 0)
 		return r;
 	r = arp_resolve(s, nexthop, pkt, len, mac);

@@ -78,7 +78,10 @@ int ip4_output(struct us_stack *s, const struct ip4_tx *tx, uint8_t *l4, size_t 
 			s->txm.csum_offset = 16;
 			s->txm.hdr_len = 0;
 			s->txm.gso_size = 0;
-			if (tx->gso_size && l4len + IP4_HLEN > mtu) {
+			/* Cut whenever it holds more than one segment: the
+			 * MSS (the peer's, the path's, TCP_MAXSEG) may be
+			 * below what the link's MTU would carry. */
+			if (tx->gso_size && tx->dst != s->cfg.addr) {
 				s->txm.flags |= US_TXM_TSO;
 				s->txm.gso_size = tx->gso_size;
 				s->txm.hdr_len = (uint16_t)(IP4_HLEN + ((l4[12] >> 4) * 4));
