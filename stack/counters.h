@@ -129,6 +129,7 @@
 	X(tcp_keepalive_timeouts)                                              \
 	X(tcp_zero_window_probes)                                              \
 	X(tcp_pmtu_updates)                                                    \
+	X(tcp_pmtu_stale)                                                      \
 	X(tcp_icmp_soft)                                                       \
 	X(tcp_icmp_hard)                                                       \
 	X(tcp_abort_on_close)                                                  \

@@ -85,6 +85,11 @@ int ip4_output(struct us_stack *s, const struct ip4_tx *tx, uint8_t *l4, size_t 
 				s->txm.flags |= US_TXM_TSO;
 				s->txm.gso_size = tx->gso_size;
 				s->txm.hdr_len = (uint16_t)(IP4_HLEN + ((l4[12] >> 4) * 4));
+				/* The device gives each segment the next ID:
+				 * reserve them, as Linux does for GSO. */
+				size_t pay = l4len - (size_t)((l4[12] >> 4) * 4);
+				s->ip_id[0] = (uint16_t)(s->ip_id[0] +
+							 (pay + tx->gso_size - 1) / tx->gso_size - 1);
 			}
 		}
 		r = ip4_send(s, l4 - IP4_HLEN, ih.total_len, tx->dst, nexthop);

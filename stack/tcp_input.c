@@ -803,10 +803,21 @@ void tcp_err_input(struct us_stack *s, int err, uint8_t type, uint8_t code, uint
 		 * again now (not counted as a loss). */
 		uint32_t mtu = rest & 0xffff;
 
+		uint16_t mss;
+
 		if (mtu < 68 || mtu >= s->cfg.mtu)
 			return;
+		/* Act only when the path MTU really shrinks (as Linux): every
+		 * segment of one flight - up to 45 of a 64 KiB TSO frame - may
+		 * draw its own ICMP naming the same MTU, and resending the
+		 * flight for each would be a storm. */
+		mss = (uint16_t)(mtu - 40 < TCP_MIN_MSS ? TCP_MIN_MSS : mtu - 40);
+		if (tp->pmtu_mss && mss >= tp->pmtu_mss) {
+			US_INC(s, tcp_pmtu_stale);
+			return;
+		}
 		US_INC(s, tcp_pmtu_updates);
-		tp->pmtu_mss = (uint16_t)(mtu - 40 < TCP_MIN_MSS ? TCP_MIN_MSS : mtu - 40);
+		tp->pmtu_mss = mss;
 		tcp_set_mss(tp);
 		tp->snd_nxt = tp->snd_una;
 		tcp_output(tp);
