@@ -236,6 +236,13 @@ static void tcp_syn_sent_input(struct tcp_pcb *tp, const struct tcp_hdr *th)
 		return;
 	tp->irs = th->seq;
 	tp->rcv_nxt = th->seq + 1;
+	/* The window our SYN offered (RFC 7323 §2.2: unscaled, at most the
+	 * free ring) starts here, at the peer's ISN + 1 (RFC 9293 §3.8.6).
+	 * rcv_adv was set when rcv_nxt did not exist yet; kept, it could lie
+	 * anywhere up to 2^31 ahead and the window would never again be
+	 * bounded by the ring: the peer then sends past the ring's end and
+	 * those segments are dropped and retransmitted after a timeout. */
+	tp->rcv_adv = tp->rcv_nxt + (ring_space(&tp->rcv) < 65535 ? ring_space(&tp->rcv) : 65535);
 	tcp_syn_options(tp, th);
 	if (ack_ok) {
 		tp->snd_una = th->ack;
@@ -550,6 +557,12 @@ static void tcp_segment(struct tcp_pcb *tp, const struct tcp_hdr *th, const uint
 		}
 		if (seglen && SEQ_LEQ(seq + seglen, tp->rcv_nxt))
 			US_INC(s, tcp_dup_data_segs);
+		else if (!SEQ_GT(tp->rcv_adv, tp->rcv_nxt) && seglen <= 1 &&
+			 (seq == tp->rcv_nxt || seq == tp->rcv_nxt - 1))
+			/* RFC 1122 §4.2.2.17: a probe of our zero window
+			 * (Linux sends SEG.SEQ = RCV.NXT - 1 and no data,
+			 * others one byte at RCV.NXT); answered above. */
+			US_INC(s, tcp_rx_window_probes);
 		else
 			US_INC(s, tcp_drop_out_of_window);
 		return;

@@ -23,6 +23,14 @@ uint32_t tcp_rcv_window(struct tcp_pcb *tp)
 	uint32_t step = tp->rcv.size / 2 < tp->mss ? tp->rcv.size / 2 : tp->mss;
 	uint32_t max = 65535u << tp->rcv_wscale;
 
+	/* The window never promises more than the free ring: bytes past
+	 * its end could not be stored.  Everything that sets rcv_adv keeps
+	 * cur <= space; should that ever fail, shrink (RFC 9293 §3.8.6.2.2
+	 * discourages it, but a promise we cannot keep is worse) and count. */
+	if (cur > space) {
+		US_INC(tp->s, tcp_rcv_wnd_clamped);
+		cur = space;
+	}
 	/* Receiver SWS avoidance: move the right edge only by a useful
 	 * amount; never pull it back. */
 	if (space < cur + step)
