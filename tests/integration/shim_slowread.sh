@@ -92,13 +92,29 @@ log "counters: tcp_window_updates +$updates tcp_window_reopened +$reopened tcp_r
 ok "window reopened $reopened times by updates, no out-of-window segment, no clamp"
 
 # The capture.
-sleep 0.3
+# tcpdump may lag behind the traffic: stop it only once the file has
+# stopped growing (1 s without change, at most 30 s).
+stable=0
+last=-1
+for _ in $(seq 1 150); do
+	sz=$(stat -c %s "$PCAP")
+	if [ "$sz" = "$last" ]; then
+		stable=$((stable + 1))
+		[ "$stable" -ge 5 ] && break
+	else
+		stable=0
+		last=$sz
+	fi
+	sleep 0.2
+done
 kill -TERM "$TPID"
 for _ in $(seq 1 50); do alive "$TPID" || break; sleep 0.1; done
 wait "$TPID" || true
 forget_pid "$TPID"
-dropped=$(sed -n 's/^\([0-9]*\) packets dropped by kernel.*/\1/p' "$T_TMP/tcpdump.err")
-[ "${dropped:-0}" -eq 0 ] || log "note: tcpdump dropped $dropped packets; judging what was captured"
+# Lost to the capture: dropped by the kernel, or received but not written.
+dropped=$(awk '/packets captured/ { c = $1 } /packets received by filter/ { r = $1 }
+	/packets dropped by kernel/ { d = $1 } END { if (c == "" || r == "" || d == "") print "?"; else print d + r - c }' "$T_TMP/tcpdump.err")
+[ "$dropped" = 0 ] || log "note: tcpdump dropped $dropped packets; judging what was captured"
 tshark -n -r "$PCAP" -T fields -e frame.time_relative -e ip.src -e tcp.len \
 	-e tcp.window_size -e tcp.flags.syn >"$T_TMP/pkts.txt" 2>"$T_TMP/tshark.err" ||
 	fail "tshark failed: $(cat "$T_TMP/tshark.err")"
