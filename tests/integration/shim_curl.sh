@@ -127,7 +127,7 @@ s.done = False
 while not s.done:
     s.handle_request()
 EOF
-ns timeout 120 "$PY" "$T_TMP/put_server.py" "$HOST_IP" 8081 >"$T_TMP/put.log" 2>&1 &
+ip netns exec "$NS" timeout 120 "$PY" "$T_TMP/put_server.py" "$HOST_IP" 8081 >"$T_TMP/put.log" 2>&1 &
 PIDS+=($!)
 ppid_=$!
 wait_kernel_listen 8081

@@ -32,7 +32,7 @@ rpid=$!
 wait_stack_listen 8890
 snap "$T_TMP/c0"
 # The kernel-side sender writes until the connection fails and prints how.
-ns timeout 30 "$PY" -c '
+ip netns exec "$NS" timeout 30 "$PY" -c '
 import errno, socket, sys
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
 buf = bytes(1 << 16)
@@ -62,7 +62,7 @@ wait_ipc_socks "$base_ipc" 10
 ok "ipc_sockets back to $base_ipc, stack sockets back to $base_socks"
 
 # 2. sender killed
-ns timeout 30 nc -l "$HOST_IP" 8891 >/dev/null &
+ip netns exec "$NS" timeout 30 nc -l "$HOST_IP" 8891 >/dev/null &
 PIDS+=($!)
 kpid=$!
 wait_kernel_listen 8891
@@ -80,7 +80,7 @@ wait_ipc_socks "$base_ipc" 10
 ok "ipc_sockets back to $base_ipc (lingered: $(ipc_ctr socks_lingered))"
 
 # 3. ustackd killed mid-transfer
-ns timeout 30 nc -l "$HOST_IP" 8892 >/dev/null &
+ip netns exec "$NS" timeout 30 nc -l "$HOST_IP" 8892 >/dev/null &
 PIDS+=($!)
 wait_kernel_listen 8892
 shim_bg timeout 30 nc "$HOST_IP" 8892 </dev/zero 2>"$T_TMP/nc3.err" &

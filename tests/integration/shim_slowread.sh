@@ -51,7 +51,7 @@ for _ in $(seq 1 100); do
 done
 grep -q 'listening on' "$T_TMP/tcpdump.err" || fail "tcpdump did not start"
 
-ns timeout 120 nc -N -l "$HOST_IP" 9100 <"$T_TMP/data" &
+ip netns exec "$NS" timeout 120 nc -N -l "$HOST_IP" 9100 <"$T_TMP/data" &
 PIDS+=($!)
 kpid=$!
 wait_kernel_listen 9100
