@@ -306,5 +306,7 @@ void ipc_report(report_line_fn fn, void *ctx)
 	IPC_LINE("wakes", ip->wakes);
 	IPC_LINE("eacces", ip->eacces);
 	IPC_LINE("emfile", ip->emfile);
+	IPC_LINE("drop_bad_rx_index", ip->bad_rx_index);
+	IPC_LINE("drop_bad_tx_index", ip->bad_tx_index);
 #undef IPC_LINE
 }

@@ -45,6 +45,9 @@ struct ipc {
 	uint64_t sess_opened, sess_closed, sess_dropped;
 	uint64_t socks_opened, socks_closed, socks_dropped, socks_lingered;
 	uint64_t bad_msgs, doorbells, wakes, requests, eacces, emfile;
+	/* impossible shared indices (the socket is dropped): rx_tail moved
+	 * outside [tail, head], tx_head beyond the free send ring */
+	uint64_t bad_rx_index, bad_tx_index;
 };
 
 extern struct ipc *ipc_state;

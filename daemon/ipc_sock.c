@@ -55,10 +55,14 @@ static int ipc_sock_sync(struct ipc_sock *is, uint64_t now)
 	uint32_t tx_head = SHM_LOAD(is->shm->tx_head);
 	uint32_t rd = rx_tail - rs.rx_tail, wd = tx_head - rs.tx_head;
 
-	if (rd > rs.rx_head - rs.rx_tail)
+	if (rd > rs.rx_head - rs.rx_tail) {
+		ipc_state->bad_rx_index++;
 		return -EBADMSG;
-	if (wd > is->tx_size - (rs.tx_head - rs.tx_tail))
+	}
+	if (wd > is->tx_size - (rs.tx_head - rs.tx_tail)) {
+		ipc_state->bad_tx_index++;
 		return -EBADMSG;
+	}
 	is->in_sync = true;
 	if (rd)
 		us_rx_consume(is->so, rd, now);
@@ -468,7 +472,7 @@ static int ipc_sock_request(struct ipc_sock *is, struct ipc_msg *m, uint8_t *pl,
 	case IPC_DOORBELL:
 		ipc_state->doorbells++;
 		if (ipc_sock_sync(is, now) < 0)
-			return -EBADMSG;
+			return -ERANGE; /* dropped: impossible ring index */
 		if (is->so)
 			ipc_sock_publish(is);
 		return 0;
@@ -587,7 +591,9 @@ static void ipc_sock_on_chan(struct loop_source *src, uint32_t events, uint64_t 
 		r = ipc_sock_request(is, m, pl, now);
 		is->busy = false;
 		if (r < 0) {
-			ipc_sock_drop(is, r == -EBADMSG ? "malformed request" : "reply not taken");
+			ipc_sock_drop(is, r == -EBADMSG  ? "malformed request"
+					  : r == -ERANGE ? "impossible ring index"
+							 : "reply not taken");
 			return;
 		}
 		if (is->dirty && !is->bad && !ipc_sock_update(is, now))

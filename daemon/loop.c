@@ -135,6 +135,12 @@ int loop_mod(struct loop *l, struct loop_source *src, uint32_t events)
 void loop_del(struct loop *l, struct loop_source *src)
 {
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, src->fd, NULL);
+	/* A handler may delete (and then free) another source whose event is
+	 * still ahead in this batch: a notification of the stack drops a
+	 * program's socket for an impossible ring index, for instance. */
+	for (int i = 0; i < l->batch_n; i++)
+		if (l->batch[i].data.ptr == src)
+			l->batch[i].data.ptr = NULL;
 }
 
 int loop_init(struct loop *l, struct ud *ud)
@@ -222,13 +228,17 @@ int loop_run(struct loop *l)
 		}
 		l->wakeups++;
 		now = clock_now_us();
-		/* A handler frees only its own source, and each source appears
-		 * at most once per wait, so the array stays valid. */
+		/* Each source appears at most once per wait; one deleted by an
+		 * earlier handler of the batch is skipped (loop_del). */
+		l->batch = evs;
+		l->batch_n = n;
 		for (int i = 0; i < n; i++) {
 			struct loop_source *src = evs[i].data.ptr;
 
-			src->fn(src, evs[i].events, now);
+			if (src)
+				src->fn(src, evs[i].events, now);
 		}
+		l->batch_n = 0;
 		now = clock_now_us();
 		if (us_next_deadline(ud->stack) <= now)
 			us_poll(ud->stack, now);

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 
 struct ud;
 struct loop_source;
@@ -27,6 +28,9 @@ struct loop {
 	bool quit;
 	int error; /* why the loop quit: 0 (signal) or negative errno */
 	uint64_t wakeups, rx_frames; /* counters shown with the stack's */
+	/* the batch being dispatched: loop_del forgets a source in it */
+	struct epoll_event *batch;
+	int batch_n;
 };
 
 /* epoll set, signalfd (SIGTERM/SIGINT quit, SIGUSR1 counters), device fd. */

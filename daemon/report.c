@@ -9,6 +9,7 @@
 
 #include "clock.h"
 #include "fault.h"
+#include "ipc_sess.h"
 #include "log.h"
 #include "ustackd.h"
 
@@ -65,6 +66,9 @@ void report_counters(struct ud *ud, bool nonzero, report_line_fn fn, void *ctx)
 	report_ctr(&k, nonzero, "svc_tcp_accept_err", ud->svc.tcp_accept_err);
 	report_ctr(&k, nonzero, "svc_tcp_rx_bytes", ud->svc.tcp_rx_bytes);
 	report_ctr(&k, nonzero, "svc_tcp_tx_bytes", ud->svc.tcp_tx_bytes);
+	/* libustack.so sockets dropped for an impossible shared index. */
+	report_ctr(&k, nonzero, "ipc_drop_bad_rx_index", ipc_state ? ipc_state->bad_rx_index : 0);
+	report_ctr(&k, nonzero, "ipc_drop_bad_tx_index", ipc_state ? ipc_state->bad_tx_index : 0);
 	/* --fault: fault_<action>_<rx|tx>, all 0 when off. */
 	for (int kind = 0; kind < FAULT_KINDS; kind++)
 		for (int d = 0; d < FAULT_DIRS; d++) {

@@ -128,6 +128,9 @@
 	X(tcp_keepalive_probes)                                                \
 	X(tcp_keepalive_timeouts)                                              \
 	X(tcp_zero_window_probes)                                              \
+	X(tcp_rx_window_probes)                                                \
+	X(tcp_window_updates)                                                  \
+	X(tcp_window_reopened)                                                 \
 	X(tcp_pmtu_updates)                                                    \
 	X(tcp_pmtu_stale)                                                      \
 	X(tcp_icmp_soft)                                                       \

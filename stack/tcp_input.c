@@ -558,6 +558,12 @@ static void tcp_segment(struct tcp_pcb *tp, const struct tcp_hdr *th, const uint
 		}
 		if (seglen && SEQ_LEQ(seq + seglen, tp->rcv_nxt))
 			US_INC(s, tcp_dup_data_segs);
+		else if (!SEQ_GT(tp->rcv_adv, tp->rcv_nxt) && seglen <= 1 &&
+			 (seq == tp->rcv_nxt || seq == tp->rcv_nxt - 1))
+			/* RFC 1122 §4.2.2.17: a probe of our zero window
+			 * (Linux sends SEG.SEQ = RCV.NXT - 1 and no data,
+			 * others one byte at RCV.NXT); answered above. */
+			US_INC(s, tcp_rx_window_probes);
 		else
 			US_INC(s, tcp_drop_out_of_window);
 		return;

@@ -29,7 +29,7 @@ uint32_t tcp_rcv_window(struct tcp_pcb *tp)
 	 * send what we must drop; clamp it, and count it while data may
 	 * still come (after the program closed, ustackd swaps in a small
 	 * ring: nothing more is taken then, so that is no error). */
-	if (cur > space + step) {
+	if (cur > space) {
 		if (tp->state == US_TCP_ESTABLISHED || tp->state == US_TCP_FIN_WAIT_1 ||
 		    tp->state == US_TCP_FIN_WAIT_2) {
 			US_INC(tp->s, tcp_rcv_wnd_clamped);

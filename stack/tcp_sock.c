@@ -235,6 +235,9 @@ static void tcp_window_update(struct tcp_pcb *tp)
 	if (tp->state < US_TCP_ESTABLISHED || tp->fin_rcvd)
 		return;
 	if (wnd > adv && (wnd - adv >= 2u * tp->mss || wnd - adv >= tp->rcv.size / 2)) {
+		US_INC(tp->s, tcp_window_updates);
+		if (adv < tp->mss) /* it was closed (or too small to use) */
+			US_INC(tp->s, tcp_window_reopened);
 		tp->ack_now = true;
 		tcp_output(tp);
 	}

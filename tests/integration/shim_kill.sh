@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # shim_kill.sh - faults around libustack.so:
 #  1. SIGKILL of a program under the shim while it receives: the kernel-side
-#     sender sees the connection end (reset), and ustackd's IPC socket count
-#     and open stack sockets return to what they were.
-#  2. the same while the program sends.
+#     sender (python3, real kernel socket) gets ECONNRESET/EPIPE - a reset:
+#     the stack resets a connection whose owner died with unread data, as
+#     Linux does - the stack counts the RST it sent, and ustackd's IPC
+#     socket count and open stack sockets return to what they were.
+#  2. the same while the program sends (here the connection ends with the
+#     bytes already written and a FIN, as with a kernel socket).
 #  3. SIGKILL of ustackd during a transfer: the program under the shim exits
 #     with an error within a couple of seconds (no hang).
+#  3b. SIGKILL of a restarted ustackd during a curl download under the
+#     shim: curl exits with an error within 1 s (time from the kill to
+#     curl's exit, polled every 10 ms), prints its own error, and the shim
+#     prints exactly one line saying why (lost ustackd).
 #  4. ustackd not running: socket() fails with one clear stderr line.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh" "$@"
@@ -23,22 +30,39 @@ shim_bg nc -l 8890 >/dev/null &
 PIDS+=($!)
 rpid=$!
 wait_stack_listen 8890
-(head -c $((2000 * MiB)) /dev/zero | ns timeout 30 nc "$STACK_IP" 8890) &
+snap "$T_TMP/c0"
+# The kernel-side sender writes until the connection fails and prints how.
+ip netns exec "$NS" timeout 30 "$PY" -c '
+import errno, socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+buf = bytes(1 << 16)
+try:
+    while True:
+        s.sendall(buf)
+except OSError as e:
+    print("error", errno.errorcode.get(e.errno, e.errno))
+' "$STACK_IP" 8890 >"$T_TMP/sender1.out" 2>&1 &
 spid=$!
 sleep 1
 [ "$(ipc_ctr sockets)" -gt "$base_ipc" ] || fail "no IPC socket open during the transfer"
 kill -KILL "$rpid"
 t0=$(now_ns)
-wait "$spid" || true
+rc=0
+wait "$spid" || rc=$?
 el=$((($(now_ns) - t0) / 1000000))
+[ "$rc" -eq 0 ] || fail "kernel-side sender: status $rc: $(cat "$T_TMP/sender1.out")"
 [ "$el" -lt 5000 ] || fail "kernel-side sender took $el ms to notice"
-ok "kernel-side sender ended ${el} ms after the receiver under the shim was killed"
+grep -qxE 'error (ECONNRESET|EPIPE)' "$T_TMP/sender1.out" ||
+	fail "kernel-side sender did not see a reset: $(cat "$T_TMP/sender1.out")"
+rst=$(($(ctr tcp_tx_rst) - $(ctr_in "$T_TMP/c0" tcp_tx_rst)))
+[ "$rst" -ge 1 ] || fail "the stack sent no RST (tcp_tx_rst +$rst)"
+ok "kernel-side sender saw a reset ($(cut -d' ' -f2 "$T_TMP/sender1.out"), tcp_tx_rst +$rst) ${el} ms after the receiver under the shim was killed"
 wait_ipc_socks "$base_ipc" 10
 [ "$(stack_socks)" -le "$base_socks" ] || fail "stack sockets: $(stack_socks), were $base_socks"
 ok "ipc_sockets back to $base_ipc, stack sockets back to $base_socks"
 
 # 2. sender killed
-ns timeout 30 nc -l "$HOST_IP" 8891 >/dev/null &
+ip netns exec "$NS" timeout 30 nc -l "$HOST_IP" 8891 >/dev/null &
 PIDS+=($!)
 kpid=$!
 wait_kernel_listen 8891
@@ -56,7 +80,7 @@ wait_ipc_socks "$base_ipc" 10
 ok "ipc_sockets back to $base_ipc (lingered: $(ipc_ctr socks_lingered))"
 
 # 3. ustackd killed mid-transfer
-ns timeout 30 nc -l "$HOST_IP" 8892 >/dev/null &
+ip netns exec "$NS" timeout 30 nc -l "$HOST_IP" 8892 >/dev/null &
 PIDS+=($!)
 wait_kernel_listen 8892
 shim_bg timeout 30 nc "$HOST_IP" 8892 </dev/zero 2>"$T_TMP/nc3.err" &
@@ -74,6 +98,48 @@ el=$((($(now_ns) - t0) / 1000000))
 [ "$rc" -ne 124 ] || fail "nc under the shim hung after ustackd died"
 [ "$el" -lt 3000 ] || fail "nc under the shim took $el ms to notice ustackd's death"
 ok "nc under the shim exited (status $rc) ${el} ms after ustackd was killed"
+
+# 3b. ustackd (restarted) killed during a curl download
+start_daemon
+mkdir -p "$T_TMP/www"
+truncate -s 8G "$T_TMP/www/huge.bin"
+(cd "$T_TMP/www" && exec ip netns exec "$NS" timeout 60 "$PY" -m http.server --bind "$HOST_IP" 8000) \
+	>"$T_TMP/http.log" 2>&1 &
+PIDS+=($!)
+wait_kernel_listen 8000
+shim_bg timeout 60 curl -sS -o /dev/null "http://$HOST_IP:8000/huge.bin" 2>"$T_TMP/curl3.err" &
+PIDS+=($!)
+cpid=$!
+for ((i = 0; i < 100; i++)); do
+	[ "$(ipc_ctr sockets)" -gt 0 ] && break
+	sleep 0.05
+done
+sleep 1
+alive "$cpid" || fail "curl under the shim ended before ustackd was killed: $(cat "$T_TMP/curl3.err")"
+[ "$(ipc_ctr sockets)" -gt 0 ] || fail "curl under the shim has no ustack socket"
+t0=$(now_ns)
+kill -KILL "$DPID"
+for ((i = 0; i < 1000; i++)); do
+	alive "$cpid" || break
+	sleep 0.01
+done
+el=$((($(now_ns) - t0) / 1000000))
+wait "$DPID" 2>/dev/null || true
+forget_pid "$DPID"
+alive "$cpid" && fail "curl under the shim still runs $el ms after ustackd was killed"
+rc=0
+wait "$cpid" || rc=$?
+forget_pid "$cpid"
+[ "$rc" -ne 0 ] || fail "curl under the shim exited 0 after ustackd was killed mid-download"
+[ "$rc" -ne 124 ] || fail "curl under the shim hung until its timeout"
+[ "$el" -le 1000 ] || fail "curl under the shim exited $el ms after ustackd was killed (bound 1000 ms)"
+grep -q '^curl: ([0-9]*) ' "$T_TMP/curl3.err" || fail "curl printed no error of its own: $(cat "$T_TMP/curl3.err")"
+[ "$(grep -c '^libustack:' "$T_TMP/curl3.err")" -eq 1 ] ||
+	fail "expected exactly one libustack line: $(cat "$T_TMP/curl3.err")"
+grep -q "^libustack: lost ustackd at $SOCK" "$T_TMP/curl3.err" ||
+	fail "the libustack line does not say that ustackd was lost: $(cat "$T_TMP/curl3.err")"
+ok "curl under the shim exited (status $rc) ${el} ms after ustackd was killed mid-download"
+while read -r l; do ok "stderr: $l"; done <"$T_TMP/curl3.err"
 
 # 4. ustackd not running
 rc=0

@@ -417,6 +417,49 @@ START_TEST(active_open_window_edge_follows_irs)
 }
 END_TEST
 
+/* RFC 9293 §3.8.6 / RFC 7323 §2.2: after an active open the window we
+ * advertise is measured from the peer's ISN + 1 and never exceeds the
+ * receive ring, whatever that ISN is.  (A stale right edge from before
+ * the SYN/ACK once let the window sit at 65535 << wscale over a 256 KiB
+ * ring for about half of all ISNs: the kernel sent past the ring, the
+ * excess was dropped and retransmitted after timeouts.) */
+START_TEST(active_open_window_bounded_by_ring)
+{
+	static const uint32_t isns[] = { 0xc0000000u, 1000u, 0x7fff0000u, 0x80001000u,
+					 0xffff0000u, 0u, 70000u };
+	static uint8_t buf[1000];
+
+	for (unsigned i = 0; i < sizeof(isns) / sizeof(isns[0]); i++) {
+		struct tcp_opts o = ts_full_syn_opts(1460);
+		struct us_sock *so;
+		struct us_tcp_info ti;
+		struct ts_seg *s;
+		int rcvbuf = 0;
+
+		T.pport = (uint16_t)(41000 + i);
+		so = ts_connect_flow(&T, &o, isns[i], NULL);
+		ck_assert_int_eq(us_getsockopt(so, US_SO_RCVBUF, &rcvbuf), 0);
+		ti = tinfo(so);
+		ck_assert_msg(ti.rcv_wnd > 0 && ti.rcv_wnd <= (uint32_t)rcvbuf,
+			      "ISN %#x: window %u, ring %d", isns[i], ti.rcv_wnd, rcvbuf);
+		fill(buf, sizeof(buf), i);
+		ts_send_data(&T, TCP_ACK | TCP_PSH, buf, sizeof(buf));
+		ts_run(&T, 1 * T_MS);
+		s = must_next("ACK of the first data");
+		ck_assert_uint_eq(s->th.ack, T.snd_nxt);
+		ck_assert_msg(((uint32_t)s->th.win << ti.rcv_wscale) <= (uint32_t)rcvbuf - sizeof(buf),
+			      "ISN %#x: ACK offers %u << %u over a ring of %d with %zu bytes in it",
+			      isns[i], s->th.win, ti.rcv_wscale, rcvbuf, sizeof(buf));
+		ts_flush(&T);
+		us_close(so, T.sim.now);
+		ts_run(&T, 1 * T_MS);
+		ts_flush(&T);
+	}
+	ck_assert_uint_eq(ctr(US_CTR_tcp_rcv_wnd_clamped), 0);
+	ck_assert_uint_eq(ctr(US_CTR_tcp_drop_out_of_window), 0);
+}
+END_TEST
+
 /* ---- SYN-SENT ------------------------------------------------------------ */
 
 START_TEST(syn_sent_rst_handling)
@@ -1414,6 +1457,7 @@ int main(void)
 	ADD(mss_clamped_by_mtu);
 	ADD(active_open_options_follow_synack);
 	ADD(active_open_window_edge_follows_irs);
+	ADD(active_open_window_bounded_by_ring);
 	ADD(syn_sent_rst_handling);
 	ADD(rst_in_window_gets_challenge_ack);
 	ADD(rst_exact_seq_resets);
