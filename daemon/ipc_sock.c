@@ -513,7 +513,7 @@ static int ipc_sock_request(struct ipc_sock *is, struct ipc_msg *m, uint8_t *pl,
 		if (m->len != sizeof o)
 			return -EBADMSG;
 		memcpy(&o, pl, sizeof o);
-		if (o.opt < US_SO_RCVBUF || o.opt > US_IP_TOS)
+		if (o.opt < US_SO_RCVBUF || o.opt >= US_SOCKOPT_COUNT)
 			return ipc_reply(is, m, -ENOPROTOOPT, NULL, 0, NULL, 0);
 		if (m->type == IPC_SETOPT) {
 			r = us_setsockopt(is->so, (enum us_sockopt)o.opt, o.val);

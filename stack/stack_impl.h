@@ -186,8 +186,11 @@ struct us_sock {
 	size_t rcvbuf, sndbuf;
 	us_notify_fn notify;
 	void *notify_ctx;
-	bool reuseaddr;
+	bool reuseaddr, reuseport;
+	uint32_t owner;        /* uid, for SO_REUSEPORT's same-user rule */
 	int ttl, tos;
+	bool dg_keepalive;     /* UDP: SO_KEEPALIVE kept, no effect (as Linux) */
+	int dg_linger;         /* UDP: SO_LINGER kept, no effect (as Linux) */
 	/* TCP */
 	struct tcp_pcb *tcp;
 	/* UDP */

@@ -133,7 +133,7 @@ ssize_t udp_sendto(struct us_sock *so, const void *buf, size_t len, const struct
 	memcpy(l4 + UDP_HLEN, buf, len);
 	udp_build(l4, len, so->local.port, dst.port, s->cfg.addr, dst.ip);
 	tx = (struct ip4_tx){.src = s->cfg.addr, .dst = dst.ip, .proto = IP4_PROTO_UDP,
-			     .tos = 0, .ttl = 64, .df = false};
+			     .tos = (uint8_t)so->tos, .ttl = (uint8_t)so->ttl, .df = false};
 	US_TRACE(s, "udp  tx port %u > %u len %zu", so->local.port, dst.port, len);
 	r = ip4_output(s, &tx, l4, len + UDP_HLEN);
 	if (r < 0)
