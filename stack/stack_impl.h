@@ -194,7 +194,8 @@ struct us_sock {
 	/* TCP */
 	struct tcp_pcb *tcp;
 	/* UDP */
-	RB_ENTRY(us_sock) port_node;
+	RB_ENTRY(us_sock) port_node;  /* udp_ports, by (port, bind_seq) */
+	uint64_t bind_seq;             /* order of binding on the port */
 	struct udp_dgram_q rxq;
 	size_t rx_bytes;
 	unsigned rx_count;
@@ -276,6 +277,7 @@ struct us_stack {
 	struct us_sock_list socks;
 	struct us_sock_list dirty;
 	struct udp_port_tree udp_ports;
+	uint64_t udp_bind_seq;
 	unsigned nsocks;
 
 	/* TCP */
