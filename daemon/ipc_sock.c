@@ -475,10 +475,12 @@ static int ipc_sock_request(struct ipc_sock *is, struct ipc_msg *m, uint8_t *pl,
 	case IPC_BIND:
 		if (!ipc_addr_ok(pl, m->len, &a))
 			return -EBADMSG;
-		if (a.port && a.port < 1024 && is->sess->uid != 0) {
+		/* ip(7): ports below 1024 need CAP_NET_BIND_SERVICE. */
+		if (a.port && a.port < 1024 && !is->sess->net_bind) {
 			ipc_state->eacces++;
 			r = -EACCES;
 		} else {
+			us_sock_set_owner(is->so, (uint32_t)is->sess->uid); /* SO_REUSEPORT */
 			r = us_bind(is->so, &a);
 		}
 		return ipc_reply(is, m, r, NULL, 0, NULL, 0);
