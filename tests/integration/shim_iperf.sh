@@ -81,8 +81,8 @@ run_kclient() {
 run_kclient "TCP 5 s" -t 5
 run_kclient "TCP -R 5 s" -t 5 -R
 run_kclient "TCP -P 4 5 s" -t 5 -P 4
-run_kclient "UDP 50 Mbit/s 5 s" -t 5 -u -b 50M
-run_kclient "UDP -R 20 Mbit/s 3 s" -t 3 -u -b 20M -R
+run_kclient "UDP 10 Mbit/s 5 s" -t 5 -u -b 10M
+run_kclient "UDP -R 10 Mbit/s 3 s" -t 3 -u -b 10M -R
 alive "$SPID" || fail "iperf3 -s under the shim died: $(tail -n 5 "$T_TMP/ssrv.log")"
 kill -TERM "$SPID"
 wait "$SPID" 2>/dev/null || true
