@@ -423,8 +423,19 @@ static void test_udp(void)
 	CHECK(ppoll(&pf, RT(1), &ts, NULL) == 1, "ppoll udp");
 	r = recv(u, buf, RT(sizeof buf), 0);
 	CHECK(r == 3 && memcmp(buf, "two", 3) == 0, "udp recv %zd", r);
+	/* IP_TTL and IP_TOS reach the wire (the peer reports them). */
+	struct sockaddr_in tp = at(port + 4);
+	seti(u, IPPROTO_IP, IP_TTL, 33);
+	seti(u, IPPROTO_IP, IP_TOS, 0x28);
+	CHECK(sendto(u, "?", 1, 0, (struct sockaddr *)&tp, sizeof tp) == 1, "sendto ttl probe");
+	settimeo(u, SO_RCVTIMEO, 10000);
+	r = recv(u, buf, RT(sizeof buf - 1), 0);
+	CHECK(r > 0, "ttl probe answer");
+	buf[r] = 0;
+	CHECK(strcmp(buf, "ttl=33 tos=40") == 0, "the peer saw '%s', want ttl=33 tos=40", buf);
 	close(u);
-	printf("ok: UDP SO_RCVTIMEO (EAGAIN after %lld ms), FIONREAD, select, ppoll, recvfrom\n", el);
+	printf("ok: UDP SO_RCVTIMEO (EAGAIN after %lld ms), FIONREAD, select, ppoll, recvfrom; IP_TTL/IP_TOS on the wire (%s)\n",
+	       el, buf);
 }
 
 int main(int argc, char **argv)

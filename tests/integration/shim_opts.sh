@@ -4,7 +4,8 @@
 # program built with -D_FORTIFY_SOURCE=2 -O2, whose read/recv/recvfrom/
 # poll/ppoll/FD_SET calls are the __*_chk entry points).  A kernel-side
 # python peer serves TCP and UDP echo, and a TCP sink that reads nothing
-# until told to, so SIOCOUTQ can be seen above 0 and back at 0.
+# until told to, so SIOCOUTQ can be seen above 0 and back at 0, and a UDP
+# port that answers with the TTL and TOS a datagram arrived with.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh" "$@"
 # shellcheck source=shim_lib.sh
@@ -59,7 +60,24 @@ def udp():
         b, a = u.recvfrom(65536)
         u.sendto(b, a)
 
+def udp_ttl():
+    # Answers each datagram with the TTL and TOS it arrived with.
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.setsockopt(socket.IPPROTO_IP, 12, 1)  # IP_RECVTTL (linux/in.h)
+    u.setsockopt(socket.IPPROTO_IP, socket.IP_RECVTOS, 1)
+    u.bind((ip, port + 4))
+    while True:
+        b, anc, _, a = u.recvmsg(2048, 256)
+        ttl = tos = -1
+        for lvl, typ, data in anc:
+            if lvl == socket.IPPROTO_IP and typ == socket.IP_TTL:
+                ttl = int.from_bytes(data[:4], sys.byteorder)
+            elif lvl == socket.IPPROTO_IP and typ == socket.IP_TOS:
+                tos = data[0]
+        u.sendto(b'ttl=%d tos=%d' % (ttl, tos), a)
+
 threading.Thread(target=udp, daemon=True).start()
+threading.Thread(target=udp_ttl, daemon=True).start()
 threading.Thread(target=serve, args=(port + 1, sink), daemon=True).start()
 threading.Thread(target=serve, args=(port + 2, gate), daemon=True).start()
 serve(port, echo)
