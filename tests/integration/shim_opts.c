@@ -312,7 +312,7 @@ static void test_tcp_effects(void)
 	errno = 0;
 	t0 = now_ms();
 	CHECK(recv(c, back, sizeof back, 0) == -1 && errno == EAGAIN, "FIONBIO recv");
-	CHECK(now_ms() - t0 < 500, "FIONBIO recv waited");
+	CHECK(now_ms() - t0 < 5000, "FIONBIO recv waited");
 	on = 0;
 	CHECK(ioctl(c, FIONBIO, &on) == 0, "FIONBIO off");
 	printf("ok: FIONBIO\n");
