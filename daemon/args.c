@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,8 @@ static void args_usage(FILE *f)
 		"  --host-addr CIDR    give the kernel side of the device this address (default none)\n"
 		"  --mtu N             link MTU, 576..65535 (default 1500)\n"
 		"  --socket PATH       control socket (default " ARGS_DEFAULT_SOCKET ")\n"
+		"  --socket-mode MODE  its permissions, octal, owner rw required (default 0660)\n"
+		"  --socket-group GRP  its group, a name or number (default the daemon's)\n"
 		"  --services LIST     comma list of echo,discard,chargen, on UDP and TCP\n"
 		"                      (default none)\n"
 		"  --fault SPEC        inject link faults in both directions, e.g.\n"
@@ -170,6 +173,7 @@ enum {
 	OPT_IFNAME = 256, OPT_MODE, OPT_ADDR, OPT_GATEWAY, OPT_HOST_ADDR, OPT_MTU,
 	OPT_SOCKET, OPT_SERVICES, OPT_FOREGROUND, OPT_VERBOSE, OPT_TRACE, OPT_FAULT, OPT_TIME_WAIT,
 	OPT_OFFLOAD,
+	OPT_SOCKET_MODE, OPT_SOCKET_GROUP,
 };
 
 static const struct option args_options[] = {
@@ -180,6 +184,8 @@ static const struct option args_options[] = {
 	{ "host-addr", required_argument, NULL, OPT_HOST_ADDR },
 	{ "mtu", required_argument, NULL, OPT_MTU },
 	{ "socket", required_argument, NULL, OPT_SOCKET },
+	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
+	{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
 	{ "services", required_argument, NULL, OPT_SERVICES },
 	{ "foreground", no_argument, NULL, OPT_FOREGROUND },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
@@ -259,6 +265,8 @@ enum args_result args_parse(struct args *a, int argc, char **argv)
 	a->time_wait = 60;
 	a->offload = true;
 	strcpy(a->socket_path, ARGS_DEFAULT_SOCKET);
+	a->socket_mode = 0660;
+	a->socket_gid = -1;
 
 	opterr = 0;
 	optind = 1;
@@ -319,6 +327,28 @@ enum args_result args_parse(struct args *a, int argc, char **argv)
 			else
 				strcpy(a->socket_path, optarg);
 			break;
+		case OPT_SOCKET_MODE: {
+			char *end;
+			errno = 0;
+			v = strtoul(optarg, &end, 8);
+			if (!*optarg || *end || errno || v > 0777 || (v & 0600) != 0600)
+				r = args_fail("--socket-mode '%s': must be octal, at most 0777, with "
+					      "0600 set", optarg);
+			else
+				a->socket_mode = (unsigned)v;
+			break;
+		}
+		case OPT_SOCKET_GROUP: {
+			struct group gr, *gp = NULL;
+			char gbuf[4096];
+			if (args_num(optarg, 0x7fffffff, &v) == 0)
+				a->socket_gid = (long)v;
+			else if (getgrnam_r(optarg, &gr, gbuf, sizeof gbuf, &gp) == 0 && gp)
+				a->socket_gid = (long)gp->gr_gid;
+			else
+				r = args_fail("--socket-group '%s': no such group", optarg);
+			break;
+		}
 		case OPT_SERVICES:
 			r = args_services(a, optarg);
 			break;

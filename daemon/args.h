@@ -24,6 +24,8 @@ struct args {
 	unsigned time_wait; /* seconds */
 	bool offload;       /* --offload: virtio-net header, TSO/GSO, checksums */
 	char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	unsigned socket_mode; /* --socket-mode, default 0660 */
+	long socket_gid;      /* --socket-group; -1 = the daemon's group */
 	unsigned services; /* SVC_* bits */
 	struct fault_cfg fault; /* --fault; .on false = off */
 	bool foreground, verbose, trace;

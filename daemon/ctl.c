@@ -1,6 +1,7 @@
 /* ctl.c - owns the control socket: creation (directory, stale socket, mode
- * 0660), nonblocking accept, bounded reads, per-client timeouts, the text
- * command table, and replies split into messages of at most CTL_MSG_MAX.
+ * 0660 or --socket-mode, group --socket-group), nonblocking accept,
+ * bounded reads, per-client timeouts, the text command table, and
+ * replies split into messages of at most CTL_MSG_MAX.
  * Every client is hostile: anything unexpected drops it; nothing here ever
  * blocks the event loop. */
 #include "ctl.h"
@@ -554,7 +555,10 @@ int ctl_open(struct ctl *c, struct ud *ud, const char *path)
 	}
 	c->bound = true;
 	c->listen_src.fd = fd;
-	if (chmod(c->path, 0660) < 0 || lstat(c->path, &st) < 0 || listen(fd, 64) < 0) {
+	/* Group first, then the mode: never wider to the old group. */
+	if ((ud->args.socket_gid >= 0 && chown(c->path, (uid_t)-1, (gid_t)ud->args.socket_gid) < 0) ||
+	    chmod(c->path, ud->args.socket_mode) < 0 || lstat(c->path, &st) < 0 ||
+	    listen(fd, 64) < 0) {
 		err = errno;
 		log_err("cannot set up control socket %s: %s", c->path, strerror(err));
 		ctl_close(c);

@@ -16,6 +16,7 @@
 
 #include "ipc_sock.h"
 #include "log.h"
+#include "peercap.h"
 #include "ustackd.h"
 
 struct ipc *ipc_state;
@@ -227,6 +228,8 @@ static bool ipc_on_hello(struct ctl *c, struct ctl_client *cl, const uint8_t *ms
 	ss->src.fn = ipc_sess_on_ctl;
 	ss->pid = pid;
 	ss->uid = uid;
+	/* While the peer waits for our HELLO reply on this connection. */
+	ss->net_bind = peercap_net_bind(ss->src.fd, pid, uid);
 	LIST_INSERT_HEAD(&ip->sessions, ss, link);
 	ip->nsess++;
 	ip->sess_opened++;

@@ -28,6 +28,7 @@ struct ipc_sess {
 	LIST_ENTRY(ipc_sess) link;
 	pid_t pid;
 	uid_t uid;
+	bool net_bind; /* CAP_NET_BIND_SERVICE at HELLO (peercap.c) */
 	unsigned nsocks; /* ipc_socks created through this session still open */
 };
 

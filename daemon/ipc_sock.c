@@ -479,10 +479,12 @@ static int ipc_sock_request(struct ipc_sock *is, struct ipc_msg *m, uint8_t *pl,
 	case IPC_BIND:
 		if (!ipc_addr_ok(pl, m->len, &a))
 			return -EBADMSG;
-		if (a.port && a.port < 1024 && is->sess->uid != 0) {
+		/* ip(7): ports below 1024 need CAP_NET_BIND_SERVICE. */
+		if (a.port && a.port < 1024 && !is->sess->net_bind) {
 			ipc_state->eacces++;
 			r = -EACCES;
 		} else {
+			us_sock_set_owner(is->so, (uint32_t)is->sess->uid); /* SO_REUSEPORT */
 			r = us_bind(is->so, &a);
 		}
 		return ipc_reply(is, m, r, NULL, 0, NULL, 0);
@@ -517,7 +519,7 @@ static int ipc_sock_request(struct ipc_sock *is, struct ipc_msg *m, uint8_t *pl,
 		if (m->len != sizeof o)
 			return -EBADMSG;
 		memcpy(&o, pl, sizeof o);
-		if (o.opt < US_SO_RCVBUF || o.opt > US_IP_TOS)
+		if (o.opt < US_SO_RCVBUF || o.opt >= US_SOCKOPT_COUNT)
 			return ipc_reply(is, m, -ENOPROTOOPT, NULL, 0, NULL, 0);
 		if (m->type == IPC_SETOPT) {
 			r = us_setsockopt(is->so, (enum us_sockopt)o.opt, o.val);

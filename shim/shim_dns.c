@@ -234,21 +234,7 @@ int dns_parse_reply(const uint8_t *msg, size_t len, const uint8_t *q, size_t qle
 
 /* ---- configuration ------------------------------------------------------- */
 
-#define DNS_MAXNS 3     /* glibc's MAXNS */
-#define DNS_MAXDNSRCH 6
-enum { SRC_FILES = 1, SRC_DNS = 2 };
-
-struct dns_conf {
-	struct in_addr ns[DNS_MAXNS];
-	int nns;
-	char search[DNS_MAXDNSRCH][DNS_NAME_MAX + 1];
-	int nsearch;
-	int ndots, timeout, attempts; /* timeout in seconds */
-	int src[2], nsrc;             /* nsswitch "hosts:" order */
-};
-
-/* Lookup outcome, one vocabulary for every source. */
-enum { LK_OK, LK_NONAME, LK_NODATA, LK_AGAIN, LK_FAIL, LK_MEMORY };
+/* struct dns_conf, the LK_* outcomes: shim_dns.h */
 
 /* One line into buf; overlong lines are skipped whole.  0 at EOF. */
 static int dns_getline(FILE *f, char *buf, int cap)
@@ -300,7 +286,7 @@ static void dns_set_search(struct dns_conf *c, char *s)
 	}
 }
 
-static void dns_conf_load(struct dns_conf *c)
+void dns_conf_load(struct dns_conf *c)
 {
 	char line[1024];
 	FILE *f;
@@ -553,7 +539,7 @@ static int dns_tcp_io(int fd, uint8_t *buf, size_t len, bool tx, uint64_t deadli
 /* RFC 1035 4.2.2 / RFC 7766: the query again over TCP.  Returns what
  * dns_parse_reply returned, or -ETIMEDOUT on any transport failure. */
 static int dns_tcp_query(struct in_addr ns, const uint8_t *q, size_t qlen, uint16_t qtype,
-			 uint8_t *buf, int timeout_ms, struct dns_answer *ans)
+			 uint8_t *buf, int timeout_ms, struct dns_answer *ans, size_t *outlen)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(53), .sin_addr = ns };
 	uint64_t deadline = shim_now_ms() + (uint64_t)timeout_ms;
@@ -583,6 +569,8 @@ static int dns_tcp_query(struct in_addr ns, const uint8_t *q, size_t qlen, uint1
 	r = dns_parse_reply(buf, n, q, qlen, qtype, ans);
 	if (r < 0)
 		r = -ETIMEDOUT;
+	else
+		*outlen = n;
 out:
 	close(fd);
 	return r;
@@ -592,19 +580,16 @@ out:
  * 4.2.1; timeouts as glibc's send_dg: timeout << round / nscount).
  * LK_OK, LK_NONAME (NXDOMAIN), LK_NODATA, LK_AGAIN; *servfail when a
  * server answered SERVFAIL/REFUSED. */
-static int dns_query(const struct dns_conf *c, const char *name, uint16_t qtype,
-		     struct dns_answer *ans, bool *servfail)
+int dns_send(const struct dns_conf *c, const uint8_t *q, int qlen, uint16_t qtype,
+	     struct dns_answer *ans, bool *servfail, struct dns_raw *raw)
 {
-	uint8_t q[DNS_HDR_LEN + DNS_NAME_MAX + 6];
 	int fds[DNS_MAXNS] = { -1, -1, -1 };
 	bool bad[DNS_MAXNS] = { false, false, false };
-	int ret = LK_AGAIN, qlen;
+	int ret = LK_AGAIN;
+	size_t rlen = 0;
 	uint8_t *buf;
 
 	*servfail = false;
-	qlen = dns_build_query(q, sizeof q, (uint16_t)dns_rand32(), name, qtype);
-	if (qlen < 0)
-		return LK_NONAME;
 	if (!(buf = malloc(65536)))
 		return LK_MEMORY;
 	for (int round = 0; round < c->attempts; round++) {
@@ -647,19 +632,39 @@ static int dns_query(const struct dns_conf *c, const char *name, uint16_t qtype,
 				int r = dns_parse_reply(buf, (size_t)n, q, (size_t)qlen, qtype, ans);
 				if (r < 0)
 					continue; /* not ours or malformed: keep waiting */
+				rlen = (size_t)n;
 				if (r == 1) { /* truncated: ask again over TCP */
-					struct dns_answer t;
-					if (dns_tcp_query(c->ns[i], q, (size_t)qlen, qtype, buf, (int)ms,
-							  &t) >= 0)
-						*ans = t;
+					struct dns_answer *t = malloc(sizeof *t);
+					uint8_t *tb = malloc(65536);
+					size_t tl = 0;
+					if (t && tb &&
+					    dns_tcp_query(c->ns[i], q, (size_t)qlen, qtype, tb, (int)ms, t,
+							  &tl) >= 0) {
+						*ans = *t;
+						memcpy(buf, tb, tl);
+						rlen = tl;
+					}
+					free(t);
+					free(tb);
 				}
 				got = 1;
 			}
 			if (!got)
 				continue;
+			if (raw) { /* the reply as it came, for res_query(3) & co. */
+				size_t k = rlen < raw->cap ? rlen : raw->cap;
+				memcpy(raw->buf, buf, k);
+				if (k < rlen && k > 2)
+					raw->buf[2] |= 0x02; /* TC, as glibc's send_dg */
+				raw->len = k;
+			}
 			switch (ans->rcode) {
 			case DNS_R_NOERROR:
-				ret = ans->naddr ? LK_OK : LK_NODATA;
+				/* Raw callers ask any type: any answer RR will do. */
+				if (raw)
+					ret = rlen >= DNS_HDR_LEN && (buf[6] | buf[7]) ? LK_OK : LK_NODATA;
+				else
+					ret = ans->naddr ? LK_OK : LK_NODATA;
 				goto done;
 			case DNS_R_NXDOMAIN:
 				ret = LK_NONAME;
@@ -681,10 +686,27 @@ done:
 	return ret;
 }
 
+/* One question (name, class IN or raw->qclass, qtype) through dns_send. */
+int dns_query(const struct dns_conf *c, const char *name, uint16_t qtype,
+	      struct dns_answer *ans, bool *servfail, struct dns_raw *raw)
+{
+	uint8_t q[DNS_HDR_LEN + DNS_NAME_MAX + 6];
+	int qlen = dns_build_query(q, sizeof q, (uint16_t)dns_rand32(), name, qtype);
+
+	*servfail = false;
+	if (qlen < 0)
+		return LK_NONAME;
+	if (raw && raw->qclass) {
+		q[qlen - 2] = (uint8_t)(raw->qclass >> 8);
+		q[qlen - 1] = (uint8_t)raw->qclass;
+	}
+	return dns_send(c, q, qlen, qtype, ans, servfail, raw);
+}
+
 /* res_search(3)'s order: as is first when the name has >= ndots dots, the
  * search list, then as is; a trailing dot means as is only. */
-static int dns_search(const struct dns_conf *c, const char *name, uint16_t qtype,
-		      struct dns_answer *ans)
+int dns_search(const struct dns_conf *c, const char *name, uint16_t qtype,
+	       struct dns_answer *ans, struct dns_raw *raw)
 {
 	size_t n = strlen(name);
 	int dots = 0, saved = -1, last = LK_NONAME, r;
@@ -696,9 +718,9 @@ static int dns_search(const struct dns_conf *c, const char *name, uint16_t qtype
 	for (size_t i = 0; i < n; i++)
 		dots += name[i] == '.';
 	if (name[n - 1] == '.')
-		return dns_query(c, name, qtype, ans, &fail);
+		return dns_query(c, name, qtype, ans, &fail, raw);
 	if (dots >= c->ndots) {
-		r = dns_query(c, name, qtype, ans, &fail);
+		r = dns_query(c, name, qtype, ans, &fail, raw);
 		if (r == LK_OK || r == LK_MEMORY || (r == LK_AGAIN && !fail))
 			return r;
 		saved = r;
@@ -707,7 +729,7 @@ static int dns_search(const struct dns_conf *c, const char *name, uint16_t qtype
 	for (int i = 0; i < c->nsearch; i++) {
 		if (snprintf(fq, sizeof fq, "%s.%s", name, c->search[i]) >= (int)sizeof fq)
 			continue;
-		r = last = dns_query(c, fq, qtype, ans, &fail);
+		r = last = dns_query(c, fq, qtype, ans, &fail, raw);
 		if (r == LK_OK || r == LK_MEMORY)
 			return r;
 		if (r == LK_NODATA)
@@ -718,7 +740,7 @@ static int dns_search(const struct dns_conf *c, const char *name, uint16_t qtype
 			return saved >= 0 ? saved : r; /* no answer at all: stop */
 	}
 	if (!tried) {
-		r = last = dns_query(c, name, qtype, ans, &fail);
+		r = last = dns_query(c, name, qtype, ans, &fail, raw);
 		if (r == LK_OK || r == LK_MEMORY)
 			return r;
 	}
@@ -739,7 +761,7 @@ static int lookup_name(const char *name, struct dns_answer *ans)
 
 	dns_conf_load(&c);
 	for (int i = 0; i < c.nsrc; i++) {
-		r = c.src[i] == SRC_FILES ? hosts_by_name(name, ans) : dns_search(&c, name, DNS_T_A, ans);
+		r = c.src[i] == SRC_FILES ? hosts_by_name(name, ans) : dns_search(&c, name, DNS_T_A, ans, NULL);
 		if (r == LK_OK || r == LK_MEMORY)
 			return r;
 	}
@@ -929,7 +951,7 @@ SHIM_VIS int getaddrinfo(const char *node, const char *service, const struct add
 /* ---- gethostbyname family ----------------------------------------------------- */
 
 /* Lay out a hostent in the caller's buffer: 0 or ERANGE. */
-static int hostent_fill(const struct dns_answer *a, struct hostent *he, char *buf, size_t len)
+int hostent_fill(const struct dns_answer *a, struct hostent *he, char *buf, size_t len)
 {
 	uintptr_t p = ((uintptr_t)buf + sizeof(char *) - 1) & ~(uintptr_t)(sizeof(char *) - 1);
 	size_t skip = p - (uintptr_t)buf, need = skip;
@@ -1072,7 +1094,7 @@ static int dns_copy(char *dst, socklen_t cap, const char *src)
 }
 
 /* The name of address a: /etc/hosts, then a PTR query (RFC 1035 3.5). */
-static int lookup_addr(struct in_addr a, char *out, size_t cap, struct dns_conf *c)
+int lookup_addr(struct in_addr a, char *out, size_t cap, struct dns_conf *c)
 {
 	int r = LK_NONAME;
 
@@ -1088,7 +1110,7 @@ static int lookup_addr(struct in_addr a, char *out, size_t cap, struct dns_conf 
 			if (!ans)
 				return LK_MEMORY;
 			snprintf(q, sizeof q, "%u.%u.%u.%u.in-addr.arpa.", b[3], b[2], b[1], b[0]);
-			r = dns_query(c, q, DNS_T_PTR, ans, &fail);
+			r = dns_query(c, q, DNS_T_PTR, ans, &fail, NULL);
 			if (r == LK_OK)
 				snprintf(out, cap, "%s", ans->canon);
 			free(ans);

@@ -6,6 +6,7 @@
 #define SHIM_DNS_H
 
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,5 +59,50 @@ int dns_read_name(const uint8_t *msg, size_t len, size_t *off, char *out, size_t
  * (ignore it and keep waiting) or -EBADMSG when it is malformed. */
 int dns_parse_reply(const uint8_t *msg, size_t len, const uint8_t *q, size_t qlen,
 		    uint16_t qtype, struct dns_answer *ans);
+
+/* ---- resolver internals shared by shim_dns.c and shim_res.c ---- */
+
+#define DNS_MAXNS 3     /* glibc's MAXNS */
+#define DNS_MAXDNSRCH 6
+enum { SRC_FILES = 1, SRC_DNS = 2 };
+
+/* resolv.conf (+ LOCALDOMAIN, RES_OPTIONS) and nsswitch.conf "hosts:". */
+struct dns_conf {
+	struct in_addr ns[DNS_MAXNS];
+	int nns;
+	char search[DNS_MAXDNSRCH][DNS_NAME_MAX + 1];
+	int nsearch;
+	int ndots, timeout, attempts; /* timeout in seconds */
+	int src[2], nsrc;             /* nsswitch "hosts:" order */
+};
+
+/* Lookup outcome, one vocabulary for every source. */
+enum { LK_OK, LK_NONAME, LK_NODATA, LK_AGAIN, LK_FAIL, LK_MEMORY };
+
+/* Where a raw reply goes (res_query & co.): up to cap bytes (TC set when
+ * cut); qclass 0 = IN. */
+struct dns_raw {
+	uint8_t *buf;
+	size_t cap, len;
+	uint16_t qclass;
+};
+
+struct hostent;
+void dns_conf_load(struct dns_conf *c);
+/* Send the query q to the nameservers (UDP over ustack, TCP when
+ * truncated) and decode the reply into ans; raw, when given, gets the
+ * reply's bytes.  LK_*; *servfail when a server answered SERVFAIL. */
+int dns_send(const struct dns_conf *c, const uint8_t *q, int qlen, uint16_t qtype,
+	     struct dns_answer *ans, bool *servfail, struct dns_raw *raw);
+/* One question for name (class raw->qclass when given, else IN). */
+int dns_query(const struct dns_conf *c, const char *name, uint16_t qtype,
+	      struct dns_answer *ans, bool *servfail, struct dns_raw *raw);
+/* res_search(3)'s order over the search list. */
+int dns_search(const struct dns_conf *c, const char *name, uint16_t qtype,
+	       struct dns_answer *ans, struct dns_raw *raw);
+/* The name of a: nsswitch order, /etc/hosts then PTR.  Loads c. */
+int lookup_addr(struct in_addr a, char *out, size_t cap, struct dns_conf *c);
+/* Lay out a hostent in the caller's buffer: 0 or ERANGE. */
+int hostent_fill(const struct dns_answer *a, struct hostent *he, char *buf, size_t len);
 
 #endif

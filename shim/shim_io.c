@@ -109,6 +109,9 @@ ssize_t shim_stream_recv(int fd, struct shim_sock *s, const struct iovec *iov, i
 	uint64_t deadline = s->rcvtimeo_ms > 0 ? shim_now_ms() + (uint64_t)s->rcvtimeo_ms : 0;
 	struct iovec *rest = NULL;
 	ssize_t ret;
+	/* Bytes to wait for: all with MSG_WAITALL, else SO_RCVLOWAT (tcp(7)). */
+	size_t lowat = (size_t)__atomic_load_n(&s->rcvlowat, __ATOMIC_RELAXED);
+	size_t target = (flags & MSG_WAITALL) || lowat > want ? want : lowat ? lowat : 1;
 
 	if (s->listening)
 		return -ENOTCONN;
@@ -144,7 +147,7 @@ ssize_t shim_stream_recv(int fd, struct shim_sock *s, const struct iovec *iov, i
 				__atomic_store_n(&sh->rx_tail, tail + (uint32_t)k, __ATOMIC_SEQ_CST);
 				shim_doorbell(fd, s);
 			}
-			if (got == want || !(flags & MSG_WAITALL) || (flags & MSG_PEEK)) {
+			if (got >= target || (flags & MSG_PEEK)) {
 				ret = (ssize_t)got;
 				goto out;
 			}
@@ -172,7 +175,7 @@ ssize_t shim_stream_recv(int fd, struct shim_sock *s, const struct iovec *iov, i
 				ret = -ENOTCONN;
 			goto out;
 		}
-		if (got || shim_nonblock(s, flags)) {
+		if (got >= target || shim_nonblock(s, flags)) {
 			ret = got ? (ssize_t)got : -EAGAIN;
 			goto out;
 		}
@@ -181,7 +184,7 @@ ssize_t shim_stream_recv(int fd, struct shim_sock *s, const struct iovec *iov, i
 			continue;
 		int left = shim_left(deadline);
 		if (left == 0) {
-			ret = -EAGAIN;
+			ret = got ? (ssize_t)got : -EAGAIN;
 			goto out;
 		}
 		int r = shim_wait(fd, s, left);

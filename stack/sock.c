@@ -23,6 +23,7 @@ struct us_sock *sock_alloc(struct us_stack *s, enum us_sock_type type)
 	so->rcvbuf = US_UDP_RCVBUF_DEFAULT;
 	so->sndbuf = US_UDP_RCVBUF_DEFAULT;
 	so->ttl = 64;
+	so->dg_linger = -1;
 	STAILQ_INIT(&so->rxq);
 	TAILQ_INSERT_TAIL(&s->socks, so, all);
 	s->nsocks++;
@@ -172,6 +173,11 @@ int us_setsockopt(struct us_sock *so, enum us_sockopt opt, int val)
 	case US_SO_REUSEADDR:
 		so->reuseaddr = val != 0;
 		return 0;
+	case US_SO_REUSEPORT:
+		/* Takes effect at bind (udp_bind; TCP binds ignore it: a
+		 * second listener on a port still gets EADDRINUSE). */
+		so->reuseport = val != 0;
+		return 0;
 	case US_SO_RCVBUF:
 		if (so->type == US_SOCK_DGRAM)
 			return us_sock_set_rcvbuf(so, val < 256 ? 256 : (size_t)val);
@@ -199,7 +205,25 @@ int us_setsockopt(struct us_sock *so, enum us_sockopt opt, int val)
 		stack_finish(so->stack);
 		return r;
 	}
-	return opt == US_IP_TTL || opt == US_IP_TOS ? 0 : -ENOPROTOOPT;
+	switch (opt) {
+	case US_IP_TTL:
+	case US_IP_TOS:
+		return 0;
+	/* socket(7) options Linux keeps on UDP sockets without effect. */
+	case US_SO_KEEPALIVE:
+		so->dg_keepalive = val != 0;
+		return 0;
+	case US_SO_LINGER:
+		so->dg_linger = val < 0 ? -1 : val;
+		return 0;
+	default:
+		return -ENOPROTOOPT;
+	}
+}
+
+void us_sock_set_owner(struct us_sock *so, uint32_t uid)
+{
+	so->owner = uid;
 }
 
 int us_getsockopt(const struct us_sock *so, enum us_sockopt opt, int *val)
@@ -207,6 +231,7 @@ int us_getsockopt(const struct us_sock *so, enum us_sockopt opt, int *val)
 	switch (opt) {
 	case US_SO_BROADCAST: *val = so->bcast; return 0;
 	case US_SO_REUSEADDR: *val = so->reuseaddr; return 0;
+	case US_SO_REUSEPORT: *val = so->reuseport; return 0;
 	default: break;
 	}
 	if (so->type == US_SOCK_STREAM)
@@ -216,6 +241,8 @@ int us_getsockopt(const struct us_sock *so, enum us_sockopt opt, int *val)
 	case US_SO_SNDBUF: *val = (int)so->sndbuf; return 0;
 	case US_IP_TTL: *val = so->ttl; return 0;
 	case US_IP_TOS: *val = so->tos; return 0;
+	case US_SO_KEEPALIVE: *val = so->dg_keepalive; return 0;
+	case US_SO_LINGER: *val = so->dg_linger; return 0;
 	default: return -ENOPROTOOPT;
 	}
 }

@@ -194,12 +194,16 @@ struct us_sock {
 	size_t rcvbuf, sndbuf;
 	us_notify_fn notify;
 	void *notify_ctx;
-	bool reuseaddr;
+	bool reuseaddr, reuseport;
+	uint32_t owner;        /* uid, for SO_REUSEPORT's same-user rule */
 	int ttl, tos;
+	bool dg_keepalive;     /* UDP: SO_KEEPALIVE kept, no effect (as Linux) */
+	int dg_linger;         /* UDP: SO_LINGER kept, no effect (as Linux) */
 	/* TCP */
 	struct tcp_pcb *tcp;
 	/* UDP */
-	RB_ENTRY(us_sock) port_node;
+	RB_ENTRY(us_sock) port_node;  /* udp_ports, by (port, bind_seq) */
+	uint64_t bind_seq;             /* order of binding on the port */
 	struct udp_dgram_q rxq;
 	size_t rx_bytes;
 	unsigned rx_count;
@@ -281,6 +285,7 @@ struct us_stack {
 	struct us_sock_list socks;
 	struct us_sock_list dirty;
 	struct udp_port_tree udp_ports;
+	uint64_t udp_bind_seq;
 	unsigned nsocks;
 
 	/* TCP */

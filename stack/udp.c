@@ -1,7 +1,14 @@
 /* udp.c - UDP (RFC 768, RFC 1122 §4.1): port demultiplexing, datagram
  * receive queues bounded by the socket's receive buffer, send with an
  * implicit bind to a random ephemeral port (RFC 6056), and ICMP errors
- * reported on connected sockets. */
+ * reported on connected sockets.
+ * Port sharing follows Linux (socket(7) SO_REUSEADDR/SO_REUSEPORT,
+ * net/ipv4/udp.c): several sockets may hold one port when every one of
+ * them set SO_REUSEADDR, or every one set SO_REUSEPORT with the same
+ * owner; a unicast datagram goes to the most specific socket (connected
+ * to its source, then bound to our address, then the wildcard; among
+ * equals the last bound), SO_REUSEPORT sockets of equal rank share by a
+ * hash of the source; a broadcast goes to every socket that takes it. */
 #include <stdlib.h>
 
 #include "stack_impl.h"
@@ -19,19 +26,52 @@ struct udp_dgram {
 
 static int udp_port_cmp(const struct us_sock *a, const struct us_sock *b)
 {
-	return a->local.port < b->local.port ? -1 : a->local.port > b->local.port;
+	if (a->local.port != b->local.port)
+		return a->local.port < b->local.port ? -1 : 1;
+	return a->bind_seq < b->bind_seq ? -1 : a->bind_seq > b->bind_seq;
 }
 
 /* Non-static: libbsd leaves __unused undefined, which RB_GENERATE_STATIC needs. */
 RB_PROTOTYPE(udp_port_tree, us_sock, port_node, udp_port_cmp)
 RB_GENERATE(udp_port_tree, us_sock, port_node, udp_port_cmp)
 
-static struct us_sock *udp_lookup(struct us_stack *s, uint16_t port)
+/* The first (earliest bound) socket on port, or NULL; the others follow
+ * with udp_next. */
+static struct us_sock *udp_first(struct us_stack *s, uint16_t port)
 {
-	struct us_sock key;
+	struct us_sock key, *so;
 
 	key.local.port = port;
-	return RB_FIND(udp_port_tree, &s->udp_ports, &key);
+	key.bind_seq = 0;
+	so = RB_NFIND(udp_port_tree, &s->udp_ports, &key);
+	return so && so->local.port == port ? so : NULL;
+}
+
+static struct us_sock *udp_next(struct us_stack *s, struct us_sock *so)
+{
+	struct us_sock *n = RB_NEXT(udp_port_tree, &s->udp_ports, so);
+
+	(void)s;
+	return n && n->local.port == so->local.port ? n : NULL;
+}
+
+static struct us_sock *udp_lookup(struct us_stack *s, uint16_t port)
+{
+	return udp_first(s, port);
+}
+
+/* May `so` bind (ip, port) next to `e`?  Linux's udp_lib_lport_inuse:
+ * addresses overlap (equal, or either is the wildcard) and neither both
+ * SO_REUSEADDR nor both SO_REUSEPORT of the same owner -> in use. */
+static bool udp_conflict(const struct us_sock *so, uint32_t ip, const struct us_sock *e)
+{
+	if (ip != 0 && e->local.ip != 0 && ip != e->local.ip)
+		return false;
+	if (so->reuseaddr && e->reuseaddr)
+		return false;
+	if (so->reuseport && e->reuseport && so->owner == e->owner)
+		return false;
+	return true;
 }
 
 /* RFC 6056 §3.3.1 (Algorithm 1): a random start, then the next free port. */
@@ -62,12 +102,15 @@ int udp_bind(struct us_sock *so, const struct us_addr *a)
 		port = udp_ephemeral_port(s);
 		if (port == 0)
 			return -EADDRINUSE;
-	} else if (udp_lookup(s, port)) {
-		return -EADDRINUSE;
+	} else {
+		for (struct us_sock *e = udp_first(s, port); e; e = udp_next(s, e))
+			if (udp_conflict(so, a->ip, e))
+				return -EADDRINUSE;
 	}
 	so->local.ip = a->ip;
 	so->local.port = port;
 	so->bound = true;
+	so->bind_seq = ++s->udp_bind_seq;
 	RB_INSERT(udp_port_tree, &s->udp_ports, so);
 	return 0;
 }
@@ -133,7 +176,7 @@ ssize_t udp_sendto(struct us_sock *so, const void *buf, size_t len, const struct
 	memcpy(l4 + UDP_HLEN, buf, len);
 	udp_build(l4, len, so->local.port, dst.port, s->cfg.addr, dst.ip);
 	tx = (struct ip4_tx){.src = s->cfg.addr, .dst = dst.ip, .proto = IP4_PROTO_UDP,
-			     .tos = 0, .ttl = 64, .df = false};
+			     .tos = (uint8_t)so->tos, .ttl = (uint8_t)so->ttl, .df = false};
 	US_TRACE(s, "udp  tx port %u > %u len %zu", so->local.port, dst.port, len);
 	r = ip4_output(s, &tx, l4, len + UDP_HLEN);
 	if (r < 0)
@@ -191,13 +234,91 @@ unsigned udp_events(const struct us_sock *so)
 	return ev;
 }
 
+/* How well `so` matches a datagram src:sport -> dst (net/ipv4/udp.c
+ * compute_score): -1 when it must not take it; a connected socket beats
+ * one bound to our address, which beats the wildcard. */
+static int udp_score(const struct us_sock *so, uint32_t src, uint16_t sport, uint32_t dst,
+		     bool bcast)
+{
+	int score = 1;
+
+	if (so->local.ip != 0) {
+		if (bcast || so->local.ip != dst)
+			return -1; /* a socket bound to our unicast address takes no broadcasts */
+		score += 4;
+	}
+	if (so->connected) {
+		if (so->remote.ip != src || so->remote.port != sport)
+			return -1;
+		score += 8;
+	}
+	return score;
+}
+
+/* The one socket a unicast datagram goes to, or NULL. */
+static struct us_sock *udp_select(struct us_stack *s, uint16_t dport, uint32_t src, uint16_t sport,
+				  uint32_t dst)
+{
+	struct us_sock *best = NULL, *so;
+	int best_score = -1;
+	unsigned nreuse = 0;
+
+	for (so = udp_first(s, dport); so; so = udp_next(s, so)) {
+		int sc = udp_score(so, src, sport, dst, false);
+		if (sc < 0)
+			continue;
+		if (sc > best_score || (sc == best_score && !(best->reuseport && so->reuseport))) {
+			best = so; /* higher rank, or the later bound of equals */
+			best_score = sc;
+			nreuse = so->reuseport ? 1 : 0;
+		} else if (sc == best_score) {
+			nreuse++; /* one more SO_REUSEPORT socket of that rank */
+		}
+	}
+	if (nreuse <= 1)
+		return best;
+	/* SO_REUSEPORT: the same source always reaches the same socket
+	 * (Linux: reuseport_select_sock over the 4-tuple hash). */
+	struct { uint32_t src, dst; uint16_t sport, dport; } t = { src, dst, sport, dport };
+	unsigned pick = (unsigned)(us_siphash(s->rng.key, &t, sizeof t) % nreuse), i = 0;
+	for (so = udp_first(s, dport); so; so = udp_next(s, so))
+		if (so->reuseport && udp_score(so, src, sport, dst, false) == best_score && i++ == pick)
+			return so;
+	return best;
+}
+
+static bool udp_queue(struct us_stack *s, struct us_sock *so, const struct ip4_hdr *ih,
+		      uint16_t sport, const uint8_t *data, size_t dlen)
+{
+	struct udp_dgram *d;
+
+	if (so->rx_bytes + dlen > so->rcvbuf) {
+		US_INC(s, udp_drop_rcvbuf);
+		return false;
+	}
+	d = malloc(sizeof(*d) + dlen);
+	if (!d) {
+		US_INC(s, udp_drop_rcvbuf);
+		return false;
+	}
+	d->from.ip = ih->src;
+	d->from.port = sport;
+	d->len = dlen;
+	memcpy(d->data, data, dlen);
+	STAILQ_INSERT_TAIL(&so->rxq, d, link);
+	so->rx_bytes += dlen;
+	so->rx_count++;
+	US_TRACE(s, "sock udp port %u queued %zu bytes", so->local.port, dlen);
+	sock_wakeup(so);
+	return true;
+}
+
 void udp_input(struct us_stack *s, const struct ip4_hdr *ih, const uint8_t *pkt)
 {
 	const uint8_t *p = pkt + ih->hlen;
 	size_t len = (size_t)ih->total_len - ih->hlen, dlen;
 	struct udp_hdr uh;
-	struct us_sock *so;
-	struct udp_dgram *d;
+	struct us_sock *so = NULL;
 	bool bcast = route_is_bcast(s, ih->dst);
 	int r = udp_parse_ex(p, len, ih->src, ih->dst, !(s->rx_flags & US_RXM_CSUM_OK), &uh);
 
@@ -214,48 +335,42 @@ void udp_input(struct us_stack *s, const struct ip4_hdr *ih, const uint8_t *pkt)
 	US_INC(s, udp_rx);
 	dlen = (size_t)uh.len - UDP_HLEN;
 	US_TRACE(s, "udp  rx port %u > %u len %zu", uh.sport, uh.dport, dlen);
-	so = udp_lookup(s, uh.dport);
-	/* A connected socket takes only its peer's datagrams; a socket bound
-	 * to our unicast address takes no broadcasts. */
-	if (so && ((so->connected && (so->remote.ip != ih->src || so->remote.port != uh.sport)) ||
-		   (bcast && so->local.ip != 0)))
-		so = NULL;
+	if (bcast) {
+		/* Every socket that takes it gets a copy (Linux's
+		 * __udp4_lib_mcast_deliver). */
+		bool any = false;
+		for (so = udp_first(s, uh.dport); so; so = udp_next(s, so))
+			if (udp_score(so, ih->src, uh.sport, ih->dst, true) >= 0) {
+				any = true;
+				udp_queue(s, so, ih, uh.sport, p + UDP_HLEN, dlen);
+			}
+		if (!any) {
+			US_INC(s, udp_drop_no_port);
+			US_TRACE(s, "udp  rx drop: no socket on port %u", uh.dport);
+		}
+		return; /* RFC 1122 §4.1.3.1: no port unreachable for broadcasts */
+	}
+	so = udp_select(s, uh.dport, ih->src, uh.sport, ih->dst);
 	if (!so) {
 		US_INC(s, udp_drop_no_port);
 		US_TRACE(s, "udp  rx drop: no socket on port %u", uh.dport);
-		/* RFC 1122 §4.1.3.1: port unreachable, but not for broadcasts. */
-		if (!bcast)
-			icmp_send_error(s, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0, pkt,
-					ih->total_len);
+		/* RFC 1122 §4.1.3.1: port unreachable. */
+		icmp_send_error(s, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0, pkt, ih->total_len);
 		return;
 	}
-	if (so->rx_bytes + dlen > so->rcvbuf) {
-		US_INC(s, udp_drop_rcvbuf);
-		return;
-	}
-	d = malloc(sizeof(*d) + dlen);
-	if (!d) {
-		US_INC(s, udp_drop_rcvbuf);
-		return;
-	}
-	d->from.ip = ih->src;
-	d->from.port = uh.sport;
-	d->len = dlen;
-	memcpy(d->data, p + UDP_HLEN, dlen);
-	STAILQ_INSERT_TAIL(&so->rxq, d, link);
-	so->rx_bytes += dlen;
-	so->rx_count++;
-	US_TRACE(s, "sock udp port %u queued %zu bytes", uh.dport, dlen);
-	sock_wakeup(so);
+	udp_queue(s, so, ih, uh.sport, p + UDP_HLEN, dlen);
 }
 
 void udp_err_input(struct us_stack *s, int err, uint32_t dst, uint16_t sport, uint16_t dport)
 {
-	struct us_sock *so = udp_lookup(s, sport);
+	struct us_sock *so;
 
 	/* RFC 1122 §4.1.3.3: pass ICMP errors up.  Like Linux without
 	 * IP_RECVERR, only a connected socket to that peer records them. */
-	if (!so || !so->connected || so->remote.ip != dst || so->remote.port != dport)
+	for (so = udp_first(s, sport); so; so = udp_next(s, so))
+		if (so->connected && so->remote.ip == dst && so->remote.port == dport)
+			break;
+	if (!so)
 		return;
 	US_INC(s, udp_rx_icmp_err);
 	so->so_error = err;

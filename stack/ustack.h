@@ -239,10 +239,15 @@ enum us_sockopt {
 	US_TCP_MAXSEG,      /* bytes */
 	US_IP_TTL,
 	US_IP_TOS,
+	US_SO_REUSEPORT,    /* bool (UDP: port sharing, see udp.c) */
+	US_SOCKOPT_COUNT    /* not an option: one past the last */
 };
 enum us_cc { US_CC_CUBIC = 0, US_CC_NEWRENO = 1 };
 int us_setsockopt(struct us_sock *so, enum us_sockopt opt, int val);
 int us_getsockopt(const struct us_sock *so, enum us_sockopt opt, int *val);
+/* The owner's user id, for SO_REUSEPORT's same-user rule (set by the
+ * daemon from the program's credentials; 0 by default). */
+void us_sock_set_owner(struct us_sock *so, uint32_t uid);
 
 enum us_tcp_state {
 	US_TCP_CLOSED, US_TCP_LISTEN, US_TCP_SYN_SENT, US_TCP_SYN_RECEIVED,

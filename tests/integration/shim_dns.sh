@@ -4,7 +4,8 @@
 # own resolv.conf and hosts (/etc/netns/NS/, bind-mounted by ip netns exec,
 # removed at exit; the host's files are never touched).  Checks: curl
 # fetches http://web.test:8080/FILE byte-exact; python's getaddrinfo,
-# gethostbyname_ex and getnameinfo (PTR) answer; the queries crossed the
+# gethostbyname_ex and getnameinfo (PTR) answer; res_query, res_search,
+# res_querydomain, res_send and gethostbyaddr answer; the queries crossed the
 # stack (udp_tx/udp_rx grew, dnsmasq saw them from 10.77.0.2); a hosts-file
 # name resolves without DNS traffic; an unknown name fails fast (curl exit
 # 6); search list and a dead first nameserver are handled.
@@ -45,6 +46,7 @@ ip netns exec "$NS" dnsmasq --no-daemon --no-resolv --no-hosts --user=root \
 	--listen-address="$HOST_IP" --bind-interfaces --port 53 \
 	--local=/test/ --address=/web.test/"$HOST_IP" \
 	--ptr-record=2.0.77.10.in-addr.arpa,stack-side.test \
+	--host-record=mail.test,10.77.0.9 --txt-record=txt.test,"hello ustack" \
 	--pid-file="$T_TMP/dnsmasq.pid" --log-queries --log-facility="$T_TMP/dnsmasq.log" \
 	2>"$T_TMP/dnsmasq.err" &
 PIDS+=($!)
@@ -118,6 +120,60 @@ EOF
 [ "$out" = "python-ok 10.77.0.1" ] || fail "python lookups: unexpected output: $out"
 ok "python getaddrinfo/gethostbyname_ex/getnameinfo (hosts and PTR) under the shim"
 [ "$(queries 2.0.77.10.in-addr.arpa)" -ge 1 ] || fail "dnsmasq saw no PTR query from $STACK_IP"
+
+# 2b. The resolver(3) calls and gethostbyaddr (python ctypes and CPython's
+#     socket.gethostbyaddr, which is gethostbyaddr_r): raw replies for A and
+#     TXT, NXDOMAIN and NODATA as h_errno, the search list (LOCALDOMAIN),
+#     res_mkquery + res_send, the pre-2.34 __res_query name, PTR via the stack.
+out=$(shim env LOCALDOMAIN=test timeout 60 "$PY" - <<'EOF'
+import ctypes, socket, struct
+libc = ctypes.CDLL(None)
+libc.__h_errno_location.restype = ctypes.POINTER(ctypes.c_int)
+herr = lambda: libc.__h_errno_location()[0]
+buf = ctypes.create_string_buffer(4096)
+
+def answer(fn, *args):
+    n = fn(*args, buf, 4096)
+    assert n > 12, (fn, args, n, herr())
+    m = buf.raw[:n]
+    assert m[3] & 0x0f == 0 and struct.unpack('>H', m[6:8])[0] >= 1, m
+    return m
+
+m = answer(libc.res_query, b"web.test", 1, 1)
+assert m[-4:] == socket.inet_aton('10.77.0.1'), m
+m = answer(libc.__res_query, b"mail.test", 1, 1)
+assert m[-4:] == socket.inet_aton('10.77.0.9'), m
+m = answer(libc.res_query, b"txt.test", 1, 16)
+assert b"hello ustack" in m, m
+m = answer(libc.res_search, b"mail", 1, 1)
+assert m[-4:] == socket.inet_aton('10.77.0.9'), m
+m = answer(libc.res_querydomain, b"web", b"test", 1, 1)
+assert m[-4:] == socket.inet_aton('10.77.0.1'), m
+r = libc.res_query(b"nope.test", 1, 1, buf, 4096)
+assert r == -1 and herr() == 1, ("nxdomain", r, herr())   # HOST_NOT_FOUND
+r = libc.res_query(b"mail.test", 1, 16, buf, 4096)
+assert r == -1 and herr() == 4, ("nodata", r, herr(), buf.raw[:40])  # NO_DATA
+q = ctypes.create_string_buffer(512)
+ql = libc.res_mkquery(0, b"mail.test", 1, 1, None, 0, None, q, 512)
+assert ql > 12, ql
+n = libc.res_send(q, ql, buf, 4096)
+assert n > 12 and buf.raw[:2] == q.raw[:2] and buf.raw[n - 4:n] == socket.inet_aton('10.77.0.9'), n
+assert socket.gethostbyaddr('10.77.0.9')[0] == 'mail.test', socket.gethostbyaddr('10.77.0.9')
+assert socket.gethostbyaddr('10.77.0.1')[0] == 'kernel-side.example'
+try:
+    socket.gethostbyaddr('10.77.0.200')
+    raise SystemExit('10.77.0.200 has a name')
+except socket.herror:
+    pass
+print('res-ok')
+EOF
+) || fail "res_query/res_search/res_send/gethostbyaddr under the shim failed: $out"
+[ "$out" = "res-ok" ] || fail "resolver calls: unexpected output: $out"
+for q in txt.test mail.test 9.0.77.10.in-addr.arpa; do
+	[ "$(queries "$q")" -ge 1 ] || fail "dnsmasq saw no query for $q from $STACK_IP"
+done
+[ "$(queries 1.0.77.10.in-addr.arpa)" -eq 0 ] || fail "gethostbyaddr(10.77.0.1) asked DNS despite /etc/hosts"
+ok "res_query (A, TXT, __res_query), res_search, res_querydomain, res_send, NXDOMAIN/NODATA h_errno, gethostbyaddr (hosts, PTR) through the stack"
 
 # 3. A name from the namespace's hosts file: no DNS traffic at all.
 tx0=$(ctr udp_tx)

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # shim_python.sh - python3 under libustack.so: a socket client talking to a
 # kernel-side echo server, a tiny http.server on the stack fetched by
-# kernel-side curl, and curl under the shim fetching from a kernel-side
-# `python3 -m http.server` (by IP address).
+# kernel-side curl, curl under the shim fetching from a kernel-side
+# `python3 -m http.server` (by IP address), an asyncio TCP echo server
+# under the shim serving concurrent kernel-side clients, and asyncio
+# clients (TCP streams, a UDP datagram endpoint) under the shim.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh" "$@"
 # shellcheck source=shim_lib.sh
@@ -52,5 +54,106 @@ wait_kernel_listen 8000
 shim timeout 30 curl -sS -o "$T_TMP/c.bin" "http://$HOST_IP:8000/f.bin" || fail "curl under the shim failed"
 [ "$(sha256sum <"$T_TMP/c.bin" | cut -d' ' -f1)" = "$want" ] || fail "curl under the shim: sha256 differs"
 ok "curl under the shim fetched 4 MiB from a kernel-side http.server"
+
+# 4. asyncio TCP echo server under the shim; 8 concurrent kernel-side clients
+cat >"$T_TMP/aserver.py" <<'PYEOF'
+import asyncio, sys
+async def echo(r, w):
+    while True:
+        b = await r.read(65536)
+        if not b:
+            break
+        w.write(b)
+        await w.drain()
+    w.close()
+    await w.wait_closed()
+async def main():
+    srv = await asyncio.start_server(echo, sys.argv[1], int(sys.argv[2]))
+    print('serving', flush=True)
+    async with srv:
+        await asyncio.wait_for(srv.serve_forever(), 60)
+try:
+    asyncio.run(main())
+except asyncio.TimeoutError:
+    pass
+PYEOF
+shim_bg timeout 90 "$PY" "$T_TMP/aserver.py" "$STACK_IP" 7600 >"$T_TMP/aserver.log" 2>&1 &
+PIDS+=($!)
+apid=$!
+wait_stack_listen 7600
+out=$(ns timeout 60 "$PY" - "$STACK_IP" <<'PYEOF'
+import hashlib, os, socket, sys, threading
+res = []
+def client(i):
+    s = socket.create_connection((sys.argv[1], 7600), timeout=20)
+    msg = os.urandom(300000 + i * 1000)
+    t = threading.Thread(target=s.sendall, args=(msg,))
+    t.start()
+    got = bytearray()
+    while len(got) < len(msg):
+        b = s.recv(65536)
+        if not b:
+            break
+        got += b
+    t.join()
+    s.close()
+    res.append(bytes(got) == msg)
+ts = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+for t in ts: t.start()
+for t in ts: t.join()
+print('clients', sum(res), len(res))
+PYEOF
+) || fail "kernel-side clients of the asyncio server under the shim failed: $out $(cat "$T_TMP/aserver.log")"
+[ "$out" = "clients 8 8" ] || fail "asyncio echo server under the shim: $out"
+alive "$apid" || fail "the asyncio server under the shim died: $(cat "$T_TMP/aserver.log")"
+kill -TERM "$apid"
+wait "$apid" 2>/dev/null || true
+forget_pid "$apid"
+ok "asyncio echo server under the shim: 8 concurrent kernel-side clients, ~2.4 MB echoed byte-exact"
+
+# 5. asyncio clients under the shim: 4 TCP streams to a kernel-side echo
+#    and a UDP endpoint to a kernel-side UDP echo.
+ns timeout 60 socat "TCP-LISTEN:7101,bind=$HOST_IP,reuseaddr,fork" EXEC:cat &
+PIDS+=($!)
+ns timeout 60 socat -T 30 "UDP4-RECVFROM:7700,bind=$HOST_IP,fork" PIPE &
+PIDS+=($!)
+wait_kernel_listen 7101
+for ((i = 0; i < 100; i++)); do
+	ns ss -Hlun "sport = :7700" | grep -q . && break
+	sleep 0.1
+done
+out=$(shim timeout 60 "$PY" - "$HOST_IP" <<'PYEOF'
+import asyncio, os, sys
+host = sys.argv[1]
+async def tcp(i):
+    r, w = await asyncio.open_connection(host, 7101)
+    msg = os.urandom(200000 + i)
+    w.write(msg)
+    await w.drain()
+    got = await asyncio.wait_for(r.readexactly(len(msg)), 20)
+    w.close()
+    await w.wait_closed()
+    return got == msg
+class Udp(asyncio.DatagramProtocol):
+    def __init__(self):
+        self.got = asyncio.get_running_loop().create_future()
+    def datagram_received(self, data, addr):
+        if not self.got.done():
+            self.got.set_result((data, addr))
+async def udp():
+    loop = asyncio.get_running_loop()
+    tr, pr = await loop.create_datagram_endpoint(Udp, remote_addr=(host, 7700))
+    tr.sendto(b'asyncio-datagram')
+    data, addr = await asyncio.wait_for(pr.got, 10)
+    tr.close()
+    return data == b'asyncio-datagram' and addr == (host, 7700)
+async def main():
+    ok = await asyncio.gather(*(tcp(i) for i in range(4)), udp())
+    print('asyncio', sum(ok), len(ok))
+asyncio.run(main())
+PYEOF
+) || fail "asyncio clients under the shim failed: $out"
+[ "$out" = "asyncio 5 5" ] || fail "asyncio clients under the shim: $out"
+ok "asyncio under the shim: 4 concurrent TCP streams (200 kB each) and a UDP endpoint, all echoed"
 
 assert_alive

@@ -1,6 +1,7 @@
 /* test_sim_udp.c - UDP between two stacks on a simulated link: echo,
- * errors reported through ICMP, receive-buffer limits, ports, and the
- * reset a closed TCP port answers with. */
+ * errors reported through ICMP, receive-buffer limits, ports, port
+ * sharing (SO_REUSEADDR/SO_REUSEPORT as Linux), and the reset a closed TCP
+ * port answers with. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,6 +209,180 @@ START_TEST(udp_to_self_loops_back)
 }
 END_TEST
 
+/* A UDP socket on `who` with the given sharing options, bound to ip:port. */
+static struct us_sock *udp_shared(int who, uint32_t ip, uint16_t port, int reuseaddr,
+				  int reuseport, uint32_t owner, int want)
+{
+	struct us_sock *so;
+	struct us_addr a = {ip, port};
+
+	ck_assert_int_eq(us_socket(sim.st[who], US_SOCK_DGRAM, &so), 0);
+	ck_assert_int_eq(us_setsockopt(so, US_SO_REUSEADDR, reuseaddr), 0);
+	ck_assert_int_eq(us_setsockopt(so, US_SO_REUSEPORT, reuseport), 0);
+	us_sock_set_owner(so, owner);
+	ck_assert_int_eq(us_bind(so, &a), want);
+	if (want < 0) {
+		us_close(so, sim.now);
+		return NULL;
+	}
+	return so;
+}
+
+/* How many datagrams wait on so (drained). */
+static int udp_drain(struct us_sock *so)
+{
+	uint8_t buf[64];
+	int n = 0;
+
+	while (us_recvfrom(so, buf, sizeof(buf), 0, NULL, sim.now) >= 0)
+		n++;
+	return n;
+}
+
+START_TEST(udp_reuse_bind_rules)
+{
+	int v = -1;
+
+	/* Plain first socket: nobody may join, whatever they set. */
+	struct us_sock *a = udp_shared(SIM_B, 0, 5000, 0, 0, 0, 0);
+	udp_shared(SIM_B, 0, 5000, 1, 0, 0, -EADDRINUSE);
+	udp_shared(SIM_B, 0, 5000, 0, 1, 0, -EADDRINUSE);
+	udp_shared(SIM_B, SIM_ADDR_B, 5000, 1, 1, 0, -EADDRINUSE); /* overlaps the wildcard */
+	us_close(a, sim.now);
+	/* SO_REUSEADDR on both: shared, also wildcard next to our address. */
+	a = udp_shared(SIM_B, 0, 5001, 1, 0, 0, 0);
+	struct us_sock *b = udp_shared(SIM_B, SIM_ADDR_B, 5001, 1, 0, 0, 0);
+	struct us_sock *c = udp_shared(SIM_B, 0, 5001, 1, 0, 0, 0);
+	udp_shared(SIM_B, 0, 5001, 0, 0, 0, -EADDRINUSE); /* the newcomer must set it too */
+	ck_assert_int_eq(us_getsockopt(b, US_SO_REUSEADDR, &v), 0);
+	ck_assert_int_eq(v, 1);
+	/* SO_REUSEPORT: same owner only. */
+	struct us_sock *p1 = udp_shared(SIM_B, 0, 5002, 0, 1, 1000, 0);
+	struct us_sock *p2 = udp_shared(SIM_B, 0, 5002, 0, 1, 1000, 0);
+	udp_shared(SIM_B, 0, 5002, 0, 1, 1001, -EADDRINUSE);
+	udp_shared(SIM_B, 0, 5002, 1, 0, 1000, -EADDRINUSE);
+	ck_assert_int_eq(us_getsockopt(p2, US_SO_REUSEPORT, &v), 0);
+	ck_assert_int_eq(v, 1);
+	/* Closing one leaves the port to the others; the last one frees it. */
+	us_close(p1, sim.now);
+	udp_shared(SIM_B, 0, 5002, 0, 0, 1000, -EADDRINUSE);
+	us_close(p2, sim.now);
+	us_close(udp_shared(SIM_B, 0, 5002, 0, 0, 1000, 0), sim.now);
+	us_close(a, sim.now);
+	us_close(b, sim.now);
+	us_close(c, sim.now);
+	us_close(udp_shared(SIM_B, 0, 5001, 0, 0, 0, 0), sim.now);
+}
+END_TEST
+
+START_TEST(udp_reuse_most_specific_wins)
+{
+	struct us_sock *w = udp_shared(SIM_B, 0, 6000, 1, 0, 0, 0);
+	struct us_sock *b = udp_shared(SIM_B, SIM_ADDR_B, 6000, 1, 0, 0, 0);
+	struct us_sock *c = udp_shared(SIM_B, 0, 6000, 1, 0, 0, 0);
+	struct us_sock *x = udp_open(SIM_A, 7000), *y = udp_open(SIM_A, 7001);
+	struct us_addr to = {SIM_ADDR_B, 6000}, peer_x = {SIM_ADDR_A, 7000};
+
+	/* c is connected to x: x's datagrams are c's; y's go to the socket
+	 * bound to the address, not the wildcard. */
+	ck_assert_int_eq(us_connect(c, &peer_x, sim.now), 0);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(us_sendto(x, "x", 1, 0, &to, sim.now), 1);
+		ck_assert_int_eq(us_sendto(y, "y", 1, 0, &to, sim.now), 1);
+	}
+	sim_run(&sim, 10000);
+	ck_assert_int_eq(udp_drain(c), 3);
+	ck_assert_int_eq(udp_drain(b), 3);
+	ck_assert_int_eq(udp_drain(w), 0);
+	/* Without the bound one, the wildcard; without c, x's go there too. */
+	us_close(b, sim.now);
+	us_close(c, sim.now);
+	ck_assert_int_eq(us_sendto(x, "x", 1, 0, &to, sim.now), 1);
+	ck_assert_int_eq(us_sendto(y, "y", 1, 0, &to, sim.now), 1);
+	sim_run(&sim, 10000);
+	ck_assert_int_eq(udp_drain(w), 2);
+	ck_assert_uint_eq(sim_ctr(&sim, SIM_B, US_CTR_udp_drop_no_port), 0);
+}
+END_TEST
+
+START_TEST(udp_reuse_equal_last_bound_wins)
+{
+	struct us_sock *first = udp_shared(SIM_B, 0, 6001, 1, 0, 0, 0);
+	struct us_sock *second = udp_shared(SIM_B, 0, 6001, 1, 0, 0, 0);
+	struct us_sock *x = udp_open(SIM_A, 0);
+	struct us_addr to = {SIM_ADDR_B, 6001};
+
+	/* Linux adds each to the head of the port's chain: the later one. */
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(us_sendto(x, "x", 1, 0, &to, sim.now), 1);
+	sim_run(&sim, 10000);
+	ck_assert_int_eq(udp_drain(second), 4);
+	ck_assert_int_eq(udp_drain(first), 0);
+}
+END_TEST
+
+START_TEST(udp_reuseport_spreads_by_source)
+{
+	enum { NS = 4, NC = 24 };
+	struct us_sock *srv[NS], *cli[NC];
+	struct us_addr to = {SIM_ADDR_B, 6100};
+	int used = 0, total = 0;
+
+	for (int i = 0; i < NS; i++)
+		srv[i] = udp_shared(SIM_B, 0, 6100, 0, 1, 0, 0);
+	for (int k = 0; k < NC; k++)
+		cli[k] = udp_open(SIM_A, 0);
+	/* Round 1: each client sends one; note which socket got it. */
+	int owner[NC];
+	for (int k = 0; k < NC; k++) {
+		ck_assert_int_eq(us_sendto(cli[k], "a", 1, 0, &to, sim.now), 1);
+		sim_run(&sim, 10000);
+		owner[k] = -1;
+		for (int i = 0; i < NS; i++) {
+			int n = udp_drain(srv[i]);
+			ck_assert_int_le(n, 1);
+			if (n) {
+				ck_assert_int_eq(owner[k], -1);
+				owner[k] = i;
+			}
+		}
+		ck_assert_int_ge(owner[k], 0);
+	}
+	/* Round 2: three more from each; all to the same socket as before. */
+	for (int k = 0; k < NC; k++)
+		for (int j = 0; j < 3; j++)
+			ck_assert_int_eq(us_sendto(cli[k], "b", 1, 0, &to, sim.now), 1);
+	sim_run(&sim, 10000);
+	for (int i = 0; i < NS; i++) {
+		int want = 0, n = udp_drain(srv[i]);
+		for (int k = 0; k < NC; k++)
+			want += owner[k] == i ? 3 : 0;
+		ck_assert_int_eq(n, want);
+		used += n > 0;
+		total += n;
+	}
+	ck_assert_int_eq(total, 3 * NC);
+	ck_assert_int_ge(used, 2); /* spread, not all on one socket */
+}
+END_TEST
+
+START_TEST(udp_reuse_broadcast_to_all)
+{
+	struct us_sock *w1 = udp_shared(SIM_B, 0, 6200, 1, 0, 0, 0);
+	struct us_sock *w2 = udp_shared(SIM_B, 0, 6200, 1, 0, 0, 0);
+	struct us_sock *b = udp_shared(SIM_B, SIM_ADDR_B, 6200, 1, 0, 0, 0);
+	struct us_sock *x = udp_open(SIM_A, 0);
+	struct us_addr bc = {0x0a0000ffu, 6200};
+
+	ck_assert_int_eq(us_setsockopt(x, US_SO_BROADCAST, 1), 0);
+	ck_assert_int_eq(us_sendto(x, "all", 3, 0, &bc, sim.now), 3);
+	sim_run(&sim, 10000);
+	ck_assert_int_eq(udp_drain(w1), 1);
+	ck_assert_int_eq(udp_drain(w2), 1);
+	ck_assert_int_eq(udp_drain(b), 0); /* bound to the unicast address */
+}
+END_TEST
+
 /* Capture the last frame a stack sent. */
 static uint8_t last_frame[2000];
 static size_t last_len;
@@ -279,6 +454,11 @@ int main(void)
 	tcase_add_test(tc, udp_bind_rules);
 	tcase_add_test(tc, udp_ephemeral_ports_are_random);
 	tcase_add_test(tc, udp_to_self_loops_back);
+	tcase_add_test(tc, udp_reuse_bind_rules);
+	tcase_add_test(tc, udp_reuse_most_specific_wins);
+	tcase_add_test(tc, udp_reuse_equal_last_bound_wins);
+	tcase_add_test(tc, udp_reuseport_spreads_by_source);
+	tcase_add_test(tc, udp_reuse_broadcast_to_all);
 	tcase_add_test(tc, tcp_syn_to_closed_port_gets_rst_ack);
 	suite_add_tcase(s, tc);
 	return sim_run_suite(s);
