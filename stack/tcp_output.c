@@ -30,6 +30,7 @@ uint32_t tcp_rcv_window(struct tcp_pcb *tp)
 	if (cur > space) {
 		US_INC(tp->s, tcp_rcv_wnd_clamped);
 		cur = space;
+		tp->rcv_adv = tp->rcv_nxt + space;
 	}
 	/* Receiver SWS avoidance: move the right edge only by a useful
 	 * amount; never pull it back. */
