@@ -16,7 +16,7 @@
 #    ipc_drop_bad_tx_index > 0 in `ustackctl counters`, each drop logged
 #    with its reason;
 #  - afterwards every IPC socket is released.
-# shellcheck source-path=SCRIPTDIR source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh disable=SC2119,SC2015
 source "$(dirname "$0")/lib.sh" "$@"
 # shellcheck source=shim_lib.sh
 source "$(dirname "$0")/shim_lib.sh"
