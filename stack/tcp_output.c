@@ -37,6 +37,7 @@ uint32_t tcp_rcv_window(struct tcp_pcb *tp)
 				 tp->lport, cur, space);
 		}
 		cur = space;
+		tp->rcv_adv = tp->rcv_nxt + space;
 	}
 	/* Receiver SWS avoidance: move the right edge only by a useful
 	 * amount; never pull it back. */

@@ -16,7 +16,7 @@
 #     nothing);
 #  and afterwards every IPC socket is released, no bad IPC message, no
 #  out-of-window segment, and ustackd exits cleanly.
-# shellcheck source-path=SCRIPTDIR source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh disable=SC2119,SC2015
 source "$(dirname "$0")/lib.sh" "$@"
 # shellcheck source=shim_lib.sh
 source "$(dirname "$0")/shim_lib.sh"

@@ -14,7 +14,7 @@
 #     curl's exit, polled every 10 ms), prints its own error, and the shim
 #     prints exactly one line saying why (lost ustackd).
 #  4. ustackd not running: socket() fails with one clear stderr line.
-# shellcheck source-path=SCRIPTDIR source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh disable=SC2119,SC2015
 source "$(dirname "$0")/lib.sh" "$@"
 # shellcheck source=shim_lib.sh
 source "$(dirname "$0")/shim_lib.sh"

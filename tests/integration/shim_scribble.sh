@@ -16,7 +16,7 @@
 #    ipc_drop_bad_tx_index > 0 in `ustackctl counters`, each drop logged
 #    with its reason;
 #  - afterwards every IPC socket is released.
-# shellcheck source-path=SCRIPTDIR source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh disable=SC2119,SC2015
 source "$(dirname "$0")/lib.sh" "$@"
 # shellcheck source=shim_lib.sh
 source "$(dirname "$0")/shim_lib.sh"
@@ -91,6 +91,7 @@ wait "$kpid" || fail "kernel-side nc -l failed"
 t1=$(now_ns)
 got=$(sha256sum <"$T_TMP/rx" | cut -d' ' -f1)
 [ "$got" = "$want" ] || fail "the transfer next to the scribbler: sha256 differs ($(stat -c %s "$T_TMP/rx") of $SIZE bytes)"
+! grep -q libustack "$T_TMP/nc.err" || fail "the honest nc got a libustack message: $(cat "$T_TMP/nc.err")"
 ok "nc under the shim sent $(human "$SIZE") byte-exact next to the scribbler, $(mbps "$SIZE" "$t0" "$t1") MB/s"
 assert_alive
 ping_ok 3
@@ -105,7 +106,9 @@ cat "$T_TMP/scribble.out"
 [ "$rc" -eq 0 ] || fail "the scribbler exited $rc (it must survive its own scribbling)"
 line=$(grep '^scribble ' "$T_TMP/scribble.out") || fail "the scribbler printed no summary"
 sf() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$line"; }
-[ "$(sf connects)" -ge 1 ] || fail "the scribbler never connected"
+# After its first socket was dropped it could still open new ones: its
+# session (control connection) is not punished for one socket's indices.
+[ "$(sf connects)" -ge 2 ] || fail "the scribbler connected $(sf connects) times (expected reconnections)"
 [ $(($(sf eio) + $(sf reset))) -gt 0 ] || fail "the scribbler's socket calls never failed: $line"
 ok "scribbler: $(sf connects) connections, $(sf scribbles) scribbles; its calls failed with EIO $(sf eio), reset $(sf reset) times (other errors $(sf other))"
 

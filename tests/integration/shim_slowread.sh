@@ -20,7 +20,7 @@
 #    advertised is at most the ring (262144 bytes), the window was zero
 #    during the pause, and after the first zero-window period (the pause)
 #    no zero-window period lasted 1 s or more.
-# shellcheck source-path=SCRIPTDIR source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh disable=SC2119,SC2015
 source "$(dirname "$0")/lib.sh" "$@"
 # shellcheck source=shim_lib.sh
 source "$(dirname "$0")/shim_lib.sh"

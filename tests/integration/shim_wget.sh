@@ -11,7 +11,7 @@
 # connection (a new ISN); no segment may fall outside the window
 # (tcp_drop_out_of_window) and no window may need clamping to the ring
 # (tcp_rcv_wnd_clamped).  shim_slowread.sh tests the window in depth.
-# shellcheck source-path=SCRIPTDIR source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh disable=SC2119,SC2015
 source "$(dirname "$0")/lib.sh" "$@"
 # shellcheck source=shim_lib.sh
 source "$(dirname "$0")/shim_lib.sh"
