@@ -94,6 +94,24 @@ static void ipc_sock_publish(struct ipc_sock *is)
 	/* Ask for a doorbell on the program's next ring move; the program
 	 * publishes its index, then exchanges this flag (both seq_cst). */
 	__atomic_store_n(&sh->want_doorbell, 1u, __ATOMIC_SEQ_CST);
+	/* A move the program made before that store found the flag 0 (taken
+	 * by its previous doorbell) and rang nothing: look for one now, or its
+	 * bytes wait for a doorbell that never comes (a request/response
+	 * exchange then stalls).  Moves after the store see the flag and ring. */
+	static bool ipc_resyncing;
+	if (is->type == US_SOCK_STREAM && !ipc_resyncing && !is->in_sync && is->so &&
+	    us_ring_state(is->so, &rs) == 0 && rs.rx_size == is->rx_size &&
+	    (__atomic_load_n(&sh->tx_head, __ATOMIC_SEQ_CST) != rs.tx_head ||
+	     __atomic_load_n(&sh->rx_tail, __ATOMIC_SEQ_CST) != rs.rx_tail)) {
+		ipc_resyncing = true;
+		bool synced = ipc_sock_sync(is, clock_now_us()) == 0;
+		if (synced)
+			ipc_sock_publish(is); /* the state after the sync, and its wake-up */
+		ipc_resyncing = false;
+		if (synced)
+			return;
+		/* An impossible index: the next doorbell's sync drops the socket. */
+	}
 	uint32_t want = __atomic_load_n(&sh->want, __ATOMIC_SEQ_CST);
 	if (want & ev) {
 		want = __atomic_exchange_n(&sh->want, 0u, __ATOMIC_SEQ_CST);

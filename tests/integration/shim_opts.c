@@ -442,6 +442,7 @@ int main(int argc, char **argv)
 {
 	CHECK(argc == 3, "usage: shim_opts PEER_IP PORT");
 	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0); /* progress survives a kill */
 	peer.sin_family = AF_INET;
 	CHECK(inet_pton(AF_INET, argv[1], &peer.sin_addr) == 1, "address");
 	port = atoi(argv[2]);
