@@ -14,8 +14,7 @@
  *    server's CPU time over that interval should be about zero.  Counts the
  *    connections still open (no RST/FIN seen).
  * 4. With ECHO_S > 0 (an echo server): every open connection (TCP_NODELAY)
- *    sends an
- *    MSG-byte message (default 16384) and waits for its whole echo, again
+ *    sends an MSG-byte message (default 16384) and waits for its whole echo, again
  *    and again, for ECHO_S seconds; the echoed bytes received give the
  *    aggregate throughput.  The server is sampled once more.
  * 5. Closes every connection with an RST (SO_LINGER 0: no TIME_WAIT on
