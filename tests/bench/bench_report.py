@@ -74,7 +74,8 @@ def main():
     w("# ustack vs the Linux kernel")
     w("")
     w(f"**{meta.get('date')}** · {meta.get('nproc')} CPUs ({meta.get('cpu')}) · "
-      f"kernel {meta.get('kernel')} · build {meta.get('build')} · commit {meta.get('commit')} · "
+      f"kernel {meta.get('kernel')} · TCP congestion control {meta.get('cc', '?')} · "
+      f"build {meta.get('build')} · commit {meta.get('commit')} · "
       f"load average {meta.get('load_start')} at the start, {meta.get('load_end')} at the end")
     if meta.get("note"):
         w("")
@@ -92,15 +93,17 @@ def main():
     # 1. bulk
     w(f"## 1. Bulk TCP throughput, iperf3, {meta.get('duration')} s per run (Gbit/s)")
     w("")
-    w("| figure | ustack | kernel, veth offloads off | ratio | kernel, veth offloads on | ratio |")
-    w("| --- | --- | --- | --- | --- | --- |")
+    w("| figure | ustack | kernel, veth offloads off | ratio | kernel, veth offloads on | ratio "
+      "| retransmitted segments per run: ustack / kernel off |")
+    w("| --- | --- | --- | --- | --- | --- | --- |")
     for p in (1, 4):
         for d in ("fwd", "rev"):
             m = f"p{p}_{d}_gbps"
+            rt = f"p{p}_{d}_retrans"
             u = med(m, "ustack")
             w(f"| -P {p}, {dirs[d]} | {cell(m, 'ustack')} | {cell(m, 'kernel_off')} | "
               f"{ratio(u, med(m, 'kernel_off'))} | {cell(m, 'kernel_on')} | "
-              f"{ratio(u, med(m, 'kernel_on'))} |")
+              f"{ratio(u, med(m, 'kernel_on'))} | {cell(rt, 'ustack')} / {cell(rt, 'kernel_off')} |")
             if u and med(m, "kernel_off"):
                 ratios.append((f"iperf3 -P {p} {d}: Gbit/s vs kernel (offloads off)",
                                u / med(m, "kernel_off")))

@@ -47,9 +47,11 @@
 #   header, e.g. "machine shared with other jobs"), BENCH_OUT (bench/results).
 # Writes BENCH_OUT/latest.md (table), latest.csv (every run's raw figure),
 # latest.png (gnuplot chart of the ratios; skipped without gnuplot) and
-# prints the table.  Runs `ninja -C BUILD_DIR` first unless started by
-# meson (MESON_BUILD_ROOT set).  Needs root, /dev/net/tun, iperf3, wrk,
-# nginx, ethtool, python3 (scripts/deps.sh).  Touches nothing outside the
+# prints the table; latest.meta and latest.notes keep the run's details so
+# that BENCH_REPORT_ONLY=1 can render the report again.  Runs
+# `ninja -C BUILD_DIR` first unless started by meson (MESON_BUILD_ROOT set).
+# Needs root, /dev/net/tun, iperf3, wrk, nginx, ethtool, python3
+# (scripts/deps.sh).  Touches nothing outside the
 # namespaces it creates and deletes; kills only the processes it started.
 set -euo pipefail
 
@@ -89,6 +91,47 @@ die() {
 	exit 1
 }
 log() { printf 'bench: %s\n' "$*"; }
+
+# render: latest.md and latest.png from latest.csv, latest.meta and
+# latest.notes in OUT (also alone: BENCH_REPORT_ONLY=1 re-renders them).
+render() {
+	local dat=$OUT/.ratios.tsv n xmax runs
+	"$PY" "$REPORT" "$OUT/latest.csv" "$OUT/latest.meta" "$OUT/latest.notes" "$OUT/latest.md" "$dat" ||
+		die "bench_report.py failed"
+	if command -v gnuplot >/dev/null 2>&1 && [ -s "$dat" ]; then
+		n=$(wc -l <"$dat")
+		xmax=$(awk -F '\t' 'BEGIN { m = 1.15 } $2 * 1.12 > m { m = $2 * 1.12 } END { print m }' "$dat")
+		runs=$(sed -n 's/^runs=//p' "$OUT/latest.meta")
+		gnuplot <<EOF || log "gnuplot failed; no chart"
+set terminal pngcairo size 1100,$((200 + 26 * n)) font ",10" noenhanced
+set output "$OUT/latest.png"
+set title "ustack relative to the Linux kernel: ratio of medians (1.0 = parity, higher = better for ustack;\nlatency and CPU cost inverted: kernel / ustack)  $(sed -n 's/^date=//p' "$OUT/latest.meta"), $(sed -n 's/^nproc=//p' "$OUT/latest.meta") CPUs, $runs runs"
+set style fill solid 0.8 border -1
+set yrange [$n - 0.4:-0.6]
+set ytics scale 0
+set xrange [0:$xmax]
+set grid x
+set xlabel "ratio"
+set arrow from 1, graph 0 to 1, graph 1 nohead dt 2 lw 2 lc rgb "red"
+set datafile separator "\t"
+plot "$dat" using (\$2 * 0.5):0:(\$2 * 0.5):(0.35):yticlabels(1) with boxxyerror lc rgb "#4477aa" notitle, \\
+     "" using 2:0:(sprintf(" %.2f", \$2)) with labels left notitle
+EOF
+	fi
+	rm -f "$dat"
+	echo
+	cat "$OUT/latest.md"
+	echo
+	log "results: $OUT/latest.md, $OUT/latest.csv, $OUT/latest.png"
+}
+
+if [ "${BENCH_REPORT_ONLY:-0}" = 1 ]; then
+	for f in latest.csv latest.meta latest.notes; do
+		[ -f "$OUT/$f" ] || die "BENCH_REPORT_ONLY: no $OUT/$f"
+	done
+	render
+	exit 0
+fi
 
 [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, TAP): sudo $0 $*"
 [ -c /dev/net/tun ] || die "/dev/net/tun is missing"
@@ -177,6 +220,7 @@ note() {
 }
 warn() {
 	printf 'bench: WARNING: %s\n' "$*" >&2
+	printf 'WARNING: %s\n' "$*" >>"$TMP/notes"
 	SEC_BAD=1
 }
 
@@ -251,7 +295,8 @@ offloads() {
 
 # ---- section: bulk throughput and its CPU cost -----------------------------
 
-# iperf_json FILE: "gbps bytes secs cpu_client_s cpu_server_s" or an error.
+# iperf_json FILE: "gbps bytes secs cpu_client_s cpu_server_s retransmits"
+# (the sender's count; -1 if it has none) or an error.
 iperf_json() {
 	"$PY" - "$1" <<'EOF'
 import json, sys
@@ -268,7 +313,8 @@ n = len(e.get("streams", []))
 if rc["bytes"] <= 0 or n != r["start"]["test_start"]["num_streams"]:
     sys.exit(f"{rc['bytes']} bytes received, {n} streams")
 print(f"{rc['bits_per_second'] / 1e9:.3f} {rc['bytes']} {secs:.3f} "
-      f"{c['host_total'] * secs / 100:.3f} {c['remote_total'] * secs / 100:.3f}")
+      f"{c['host_total'] * secs / 100:.3f} {c['remote_total'] * secs / 100:.3f} "
+      f"{e['sum_sent'].get('retransmits', -1)}")
 EOF
 }
 
@@ -276,7 +322,7 @@ EOF
 # rev: -R, the server sends); records the figures.
 iperf_run() {
 	local stack=$1 r=$2 p=$3 dir=$4 json=$TMP/iperf.json m0 m1 u0=0 u1=0 res
-	local gbps bytes cc cs args=(-p 5201 -t "$DUR" -P "$p" --json)
+	local gbps bytes cc cs rtx args=(-p 5201 -t "$DUR" -P "$p" --json)
 	[ "$dir" = rev ] && args+=(-R)
 	m0=$(mbusy)
 	if [ "$stack" = ustack ]; then
@@ -291,15 +337,16 @@ iperf_run() {
 		warn "bulk run $r, $stack, -P $p $dir: $res $(head -c 300 "$TMP/iperf.err")"
 		return 0
 	fi
-	read -r gbps bytes _ cc cs <<<"$res"
+	read -r gbps bytes _ cc cs rtx <<<"$res"
 	rec bulk "p${p}_${dir}_gbps" "$stack" "$r" "$gbps" Gbit/s
+	[ "$rtx" -ge 0 ] && rec bulk "p${p}_${dir}_retrans" "$stack" "$r" "$rtx" segments
 	rec bulk "p${p}_${dir}_proc_cpu" "$stack" "$r" \
 		"$(awk -v a="$cc" -v b="$cs" -v u="$u1" -v v="$u0" -v by="$bytes" 'BEGIN { printf "%.3f", (a + b + u - v) / (by / 1073741824) }')" s/GiB
 	rec bulk "p${p}_${dir}_machine_cpu" "$stack" "$r" \
 		"$(awk -v a="$m1" -v b="$m0" -v by="$bytes" 'BEGIN { printf "%.3f", (a - b) / (by / 1073741824) }')" s/GiB
 	[ "$stack" = ustack ] && rec bulk "p${p}_${dir}_ustackd_cpu" ustack "$r" \
 		"$(awk -v u="$u1" -v v="$u0" -v by="$bytes" 'BEGIN { printf "%.3f", (u - v) / (by / 1073741824) }')" s/GiB
-	printf '  run %s %-10s -P %s %s: %s Gbit/s\n' "$r" "$stack" "$p" "$dir" "$gbps"
+	printf '  run %s %-10s -P %s %s: %s Gbit/s, %s retransmitted segments\n' "$r" "$stack" "$p" "$dir" "$gbps" "$rtx"
 }
 
 # builtin_run RUN MODE PORT DIR: bench_stream against ustackd's built-in
@@ -525,7 +572,7 @@ sec_scale() {
 				case $ctr in *tcp_mem_refused*)
 					why="$why(ustackd refuses connections past its TCP buffer budget, 2 GiB by default, reserved at 256 KiB receive + 256 KiB send per connection: at most ~4096 connections; ustackd has no option to change either)" ;;
 				esac
-				note "scale N=$n run $r: only $connected of $n connections were established: $why"
+				[ "$r" -eq 1 ] && note "scale N=$n: only $connected of $n connections were established (run 1; every run in the table): $why"
 			fi
 		done
 	done
@@ -596,6 +643,7 @@ EOF
 	echo "lat_duration=$LAT_DUR"
 	echo "scale_idle=$SCALE_IDLE"
 	echo "scale_echo=$SCALE_ECHO"
+	echo "cc=$(ip netns exec "$NSA" sysctl -n net.ipv4.tcp_congestion_control) on the kernel side, CUBIC in ustack"
 	echo "load_start=$(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "note=$NOTE"
 } >"$META"
@@ -610,34 +658,10 @@ echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$META"
 echo "failed=${FAILED[*]}" >>"$META"
 
 mkdir -p "$OUT"
-cp "$RAW" "$TMP/raw.with-header"
-sed -i '1i section,metric,stack,run,value,unit' "$TMP/raw.with-header"
-cp "$TMP/raw.with-header" "$OUT/latest.csv"
-"$PY" "$REPORT" "$TMP/raw.csv" "$META" "$TMP/notes" "$OUT/latest.md" "$TMP/ratios.dat" ||
-	die "bench_report.py failed"
-if command -v gnuplot >/dev/null 2>&1 && [ -s "$TMP/ratios.dat" ]; then
-	n=$(wc -l <"$TMP/ratios.dat")
-	gnuplot <<EOF || log "gnuplot failed; no chart"
-set terminal pngcairo size 1100,$((260 + 26 * n)) font ",10" noenhanced
-set output "$OUT/latest.png"
-set title "ustack relative to the Linux kernel (1.0 = parity; latency and CPU inverted: kernel/ustack)\n$(sed -n 's/^date=//p' "$META"), $(nproc) CPUs, kernel $(uname -r), medians of $RUNS runs"
-set style fill solid 0.8 border -1
-set boxwidth 0.7
-set yrange [-0.6:$n - 0.4]
-set ytics scale 0
-set xrange [0:*]
-set grid x
-set xlabel "ratio"
-set arrow from 1, graph 0 to 1, graph 1 nohead dt 2 lc rgb "red"
-set datafile separator "\t"
-plot "$TMP/ratios.dat" using (\$2 * 0.5):0:(\$2 * 0.5):(0.35):yticlabels(1) with boxxyerror lc rgb "#4477aa" notitle, \
-     "" using 2:0:(sprintf(" %.2f", \$2)) with labels left notitle
-EOF
-fi
-echo
-cat "$OUT/latest.md"
-echo
-log "results: $OUT/latest.md, $OUT/latest.csv${n:+, $OUT/latest.png}"
+sed '1i section,metric,stack,run,value,unit' "$RAW" >"$OUT/latest.csv"
+cp "$META" "$OUT/latest.meta"
+cp "$TMP/notes" "$OUT/latest.notes"
+render
 if [ "${#FAILED[@]}" -gt 0 ]; then
 	log "sections with failures: ${FAILED[*]}"
 	exit 1
