@@ -413,7 +413,7 @@ rr_run() {
 	kernel) out=$(ip netns exec "$NSA" "${cmd[@]}" "$K_SRV" 7777 "$size" "$LAT_DUR" 2>&1) ;;
 	esac || {
 		local rc=$?
-		[ "$rc" -eq 124 ] && out="no answer: the client hung and was killed after $((LAT_DUR + 20)) s ${out}"
+		[ "$rc" -eq 124 ] && out="no answer: the client hung and was killed after $((LAT_DUR + 20)) s${out:+ ($out)}"
 		warn "latency run $r, $stack, $size B: $out"
 		rec latency "lat_${size}_hung" "$stack" "$r" 1 count
 		return 0
@@ -572,7 +572,9 @@ sec_scale() {
 				case $ctr in *tcp_mem_refused*)
 					why="$why(ustackd refuses connections past its TCP buffer budget, 2 GiB by default, reserved at 256 KiB receive + 256 KiB send per connection: at most ~4096 connections; ustackd has no option to change either)" ;;
 				esac
-				[ "$r" -eq 1 ] && note "scale N=$n: only $connected of $n connections were established (run 1; every run in the table): $why"
+				if [ "$r" -eq 1 ]; then
+					note "scale N=$n: only $connected of $n connections were established (run 1; every run in the table): $why"
+				fi
 			fi
 		done
 	done
