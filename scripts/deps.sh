@@ -16,6 +16,7 @@ PKGS=(
 	iproute2 iputils-ping iputils-arping socat netcat-openbsd
 	python3 python3-scapy tcpdump tshark nftables util-linux procps coreutils
 	curl wget nginx-light wrk iperf3 dnsmasq-base  # stock programs run under libustack.so
+	sockperf gnuplot-nox ethtool  # tests/bench/bench_vs_kernel.sh (ethtool: veth offloads)
 )
 
 installed() {
