@@ -34,6 +34,8 @@ static void args_usage(FILE *f)
 		"  --fault SPEC        inject link faults in both directions, e.g.\n"
 		"                      drop=1.5,dup=1,reorder=2,corrupt=0.5,seed=42 (percent)\n"
 		"  --time-wait SECS    TCP TIME_WAIT (2*MSL), 1..600 seconds (default 60)\n"
+		"  --tcp-mem MIB       all TCP buffers together, 16..1048576 MiB (default a\n"
+		"                      quarter of the memory, at least 2048)\n"
 		"  --offload on|off    virtio-net header on the device: checksum offload, TSO\n"
 		"                      out, GSO in (default on; off with --fault)\n"
 		"  --foreground        stay in the foreground and log to stderr\n"
@@ -172,7 +174,7 @@ static enum args_result args_services(struct args *a, const char *s)
 enum {
 	OPT_IFNAME = 256, OPT_MODE, OPT_ADDR, OPT_GATEWAY, OPT_HOST_ADDR, OPT_MTU,
 	OPT_SOCKET, OPT_SERVICES, OPT_FOREGROUND, OPT_VERBOSE, OPT_TRACE, OPT_FAULT, OPT_TIME_WAIT,
-	OPT_OFFLOAD,
+	OPT_OFFLOAD, OPT_TCP_MEM,
 	OPT_SOCKET_MODE, OPT_SOCKET_GROUP,
 };
 
@@ -193,6 +195,7 @@ static const struct option args_options[] = {
 	{ "fault", required_argument, NULL, OPT_FAULT },
 	{ "time-wait", required_argument, NULL, OPT_TIME_WAIT },
 	{ "offload", required_argument, NULL, OPT_OFFLOAD },
+	{ "tcp-mem", required_argument, NULL, OPT_TCP_MEM },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -305,6 +308,13 @@ enum args_result args_parse(struct args *a, int argc, char **argv)
 					      optarg);
 			else
 				a->time_wait = (unsigned)v;
+			break;
+		case OPT_TCP_MEM:
+			if (args_num(optarg, 1048576, &v) < 0 || v < 16)
+				r = args_fail("--tcp-mem '%s': must be a number of MiB in 16..1048576",
+					      optarg);
+			else
+				a->tcp_mem_mib = (unsigned)v;
 			break;
 		case OPT_OFFLOAD:
 			if (strcmp(optarg, "on") == 0)

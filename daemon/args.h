@@ -22,6 +22,7 @@ struct args {
 	uint8_t host_prefix;
 	uint16_t mtu;
 	unsigned time_wait; /* seconds */
+	unsigned tcp_mem_mib; /* --tcp-mem; 0 = a quarter of RAM, >= 2 GiB */
 	bool offload;       /* --offload: virtio-net header, TSO/GSO, checksums */
 	char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	unsigned socket_mode; /* --socket-mode, default 0660 */

@@ -20,6 +20,20 @@ static void ud_random_mac(uint8_t mac[6])
 	mac[0] = (uint8_t)((mac[0] & 0xfe) | 0x02);
 }
 
+/* The TCP buffer budget: --tcp-mem, or a quarter of the machine's memory
+ * (as Linux sizes tcp_mem from it) but never below 2 GiB.  Rings are
+ * charged at their size; pages never written cost nothing, so the budget
+ * bounds the worst case, not what an idle connection uses. */
+static uint64_t ud_tcp_mem(const struct args *a)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+	uint64_t q = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz / 4 : 0;
+
+	if (a->tcp_mem_mib)
+		return (uint64_t)a->tcp_mem_mib << 20;
+	return q > (2ull << 30) ? q : 2ull << 30;
+}
+
 static int ud_stack_new(struct ud *ud)
 {
 	const struct args *a = &ud->args;
@@ -41,6 +55,7 @@ static int ud_stack_new(struct ud *ud)
 	cfg.trace = a->trace ? log_trace : NULL;
 	ud->dev.trace = a->trace;
 	cfg.tcp_time_wait = (uint64_t)a->time_wait * 1000000u;
+	cfg.tcp_mem_max = ud_tcp_mem(a);
 	cfg.trace_ctx = NULL;
 	ud->stack = us_stack_new(&cfg, clock_now_us(), &err);
 	if (!ud->stack) {

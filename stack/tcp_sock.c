@@ -627,7 +627,11 @@ static int tcp_ring_move(struct us_ring *r, uint8_t *mem, uint32_t size, uint32_
 		/* Same size: the bytes keep their positions. */
 		if (size != r->size && (ring_used(r) || want_size))
 			return -EINVAL;
-		if (size == r->size)
+		/* Only a ring with bytes (or out-of-order data past its
+		 * head) is copied: a fresh socket's empty 256 KiB ring was
+		 * copied whole, twice per socket, which capped nginx at
+		 * ~450 connections/s. */
+		if (size == r->size && (ring_used(r) || want_size))
 			memcpy(mem, r->buf, size);
 		if (r->owned)
 			free(r->buf);
