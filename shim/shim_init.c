@@ -23,6 +23,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "shim.h"
 
@@ -182,7 +183,36 @@ static void shim_resolve(void)
 	}
 }
 
+/* The pid this image's memory belongs to: set in the constructor and by
+ * the fork child handler.  A vfork child (or posix_spawn's clone(CLONE_VM)
+ * child) runs in our memory with another pid and no fork handler, so a
+ * mismatch means "not your tables" (vfork(2)). */
+static pid_t shim_pid;
+
+static void shim_after_fork_child(void)
+{
+	__atomic_store_n(&shim_pid, getpid(), __ATOMIC_RELEASE);
+}
+
+pid_t shim_self_pid(void)
+{
+	pid_t p = __atomic_load_n(&shim_pid, __ATOMIC_ACQUIRE);
+
+	if (p == 0) { /* a call before the constructor */
+		p = getpid();
+		__atomic_store_n(&shim_pid, p, __ATOMIC_RELEASE);
+	}
+	return p;
+}
+
+bool shim_in_vfork_child(void)
+{
+	return getpid() != shim_self_pid();
+}
+
 __attribute__((constructor)) static void shim_init(void)
 {
 	shim_resolve();
+	shim_self_pid();
+	pthread_atfork(NULL, NULL, shim_after_fork_child);
 }
