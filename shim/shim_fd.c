@@ -14,7 +14,11 @@
 #define SHIM_FD_CHUNK 1024
 #define SHIM_FD_CHUNKS 1024 /* fds below 1M */
 
-static void **shim_sock_tab[SHIM_FD_CHUNKS];
+/* The first chunk is static: remembering a kernel fd below 1024 (from
+ * inside any read() or write(), maybe in a signal handler) never calls
+ * malloc. */
+static void *shim_sock_chunk0[SHIM_FD_CHUNK];
+static void **shim_sock_tab[SHIM_FD_CHUNKS] = { shim_sock_chunk0 };
 static void **shim_ep_tab[SHIM_FD_CHUNKS];
 
 static void **shim_slot(void ***tab, int fd, bool create)

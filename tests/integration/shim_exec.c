@@ -16,6 +16,8 @@
  *   vfork HOST PORT SELF       vfork; the child dup2s the socket onto 1 and
  *                              execs SELF writefd 1; our fd 1 stays stdout
  *   writefd FD TEXT            (exec'd) write TEXT on an inherited socket
+ *   closerange HOST PORT       close_range (plain, UNSHARE, CLOEXEC) and
+ *                              closefrom keep the shim's fd table right
  * Exit 0 = pass; a FAIL line says what went wrong. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,7 +27,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/close_range.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -327,6 +331,67 @@ static int mode_vfork(int argc, char **argv)
 	return 0;
 }
 
+/* fd now holds a pipe's write end the shim was not told about (a raw
+ * dup3): a write on it must reach the pipe, not a ustack socket's ring. */
+static void ex_reused_is_kernel(int fd, const char *what)
+{
+	int t[2], p[2];
+	char c = 0;
+
+	/* The pipe itself must not land on fd: move it above, behind the
+	 * shim's back too (raw system calls). */
+	CHECK(pipe2(t, O_NONBLOCK) == 0, "pipe2");
+	p[0] = (int)syscall(SYS_fcntl, t[0], F_DUPFD, 500);
+	p[1] = (int)syscall(SYS_fcntl, t[1], F_DUPFD, 500);
+	CHECK(p[0] >= 500 && p[1] >= 500, "raw F_DUPFD");
+	syscall(SYS_close, t[0]);
+	syscall(SYS_close, t[1]);
+	CHECK(syscall(SYS_dup3, p[1], fd, 0) == fd, "raw dup3");
+	CHECK(write(fd, "k", 1) == 1, "%s: write on the reused fd %d", what, fd);
+	CHECK(read(p[0], &c, 1) == 1 && c == 'k',
+	      "%s: fd %d reused by a pipe, but the byte did not reach it", what, fd);
+	close(p[0]);
+	close(p[1]);
+	close(fd);
+}
+
+static int mode_closerange(int argc, char **argv)
+{
+	char buf[64];
+
+	CHECK(argc == 4, "usage: closerange HOST PORT");
+	/* plain */
+	int a = ex_connect(argv[2], argv[3], 0);
+	ex_say(a, "a\n");
+	CHECK(close_range((unsigned)a, (unsigned)a, 0) == 0, "close_range");
+	ex_reused_is_kernel(a, "close_range");
+	/* CLOSE_RANGE_UNSHARE */
+	int b = ex_connect(argv[2], argv[3], 0);
+	CHECK(close_range((unsigned)b, (unsigned)b, CLOSE_RANGE_UNSHARE) == 0,
+	      "close_range UNSHARE");
+	ex_reused_is_kernel(b, "close_range UNSHARE");
+	/* closefrom over a socket at a high number */
+	int c0 = ex_connect(argv[2], argv[3], 0);
+	CHECK(dup2(c0, 300) == 300, "dup2");
+	CHECK(close(c0) == 0, "close");
+	closefrom(300);
+	errno = 0;
+	CHECK(fcntl(300, F_GETFD) == -1 && errno == EBADF, "closefrom left fd 300 open");
+	ex_reused_is_kernel(300, "closefrom");
+	/* CLOSE_RANGE_CLOEXEC: still open and still a working socket */
+	int d = ex_connect(argv[2], argv[3], 0);
+	CHECK(close_range((unsigned)d, (unsigned)d, CLOSE_RANGE_CLOEXEC) == 0,
+	      "close_range CLOEXEC");
+	CHECK(fcntl(d, F_GETFD) == FD_CLOEXEC, "CLOSE_RANGE_CLOEXEC did not set FD_CLOEXEC");
+	ex_say(d, "still a socket\n");
+	CHECK(shutdown(d, SHUT_WR) == 0, "shutdown");
+	ex_read_all(d, buf, sizeof buf);
+	CHECK(strcmp(buf, "still a socket\n") == 0, "echo after CLOSE_RANGE_CLOEXEC: '%s'", buf);
+	CHECK(close(d) == 0, "close");
+	printf("closerange ok\n");
+	return 0;
+}
+
 static int mode_writefd(int argc, char **argv)
 {
 	CHECK(argc == 4, "usage: writefd FD TEXT");
@@ -344,6 +409,7 @@ int main(int argc, char **argv)
 		{ "inetd", mode_inetd }, { "cloexec", mode_cloexec }, { "check", mode_check },
 		{ "pass", mode_pass },	 { "recvfd", mode_recvfd },   { "spawn", mode_spawn },
 		{ "vfork", mode_vfork }, { "writefd", mode_writefd },
+		{ "closerange", mode_closerange },
 	};
 
 	CHECK(argc >= 2, "usage: shim_exec MODE ARGS...");

@@ -10,7 +10,9 @@
 #  (c) a socket passed with SCM_RIGHTS to another program, whose sender
 #      closed its copy, carries a record there and back;
 #  (d) posix_spawn and vfork children write on an inherited socket; the
-#      vfork parent's fd table is intact.
+#      vfork parent's fd table is intact;
+#  (e) close_range (plain, CLOSE_RANGE_UNSHARE, CLOSE_RANGE_CLOEXEC) and
+#      closefrom keep the shim's fd table right.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh" "$@"
 # shellcheck source=shim_lib.sh
@@ -83,6 +85,12 @@ cat "$T_TMP/vfork.out"
 grep -q '^vfork parent stdout intact' "$T_TMP/vfork.out" && grep -q '^vfork ok' "$T_TMP/vfork.out" ||
 	fail "vfork case: the parent's stdout or the echo was wrong"
 ok "(d) a vfork child dup2'd the socket onto 1 and exec'd a writer; the parent's fd table stayed intact"
+
+# (e) close_range / closefrom
+shim timeout 60 "$PROG" closerange "$HOST_IP" 7403 >"$T_TMP/cr.out" 2>&1 ||
+	{ cat "$T_TMP/cr.out" >&2; fail "close_range case failed"; }
+grep -q '^closerange ok' "$T_TMP/cr.out" || fail "close_range case did not report success"
+ok "(e) close_range (plain, UNSHARE) and closefrom: the numbers, reused by a pipe, are kernel fds again; CLOSE_RANGE_CLOEXEC left a working socket"
 
 wait_ipc_socks 0 10
 ok "every IPC socket released (ipc_socks_closed $(ipc_ctr socks_closed))"
