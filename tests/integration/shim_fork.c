@@ -5,14 +5,17 @@
  *   verify FILE MIB       (not under the shim) FILE, what the peer got, is
  *                         nothing but intact records: per writer, seq
  *                         0, 1, 2, ... with the right payload and MIB MiB
- *   rw PORT MIB           accept one connection (an echo peer) on PORT;
- *                         one thread writes MIB MiB of a pattern while
- *                         another reads it back
+ *   rw PORT MIB           accept one connection on PORT; one thread
+ *                         writes MIB MiB of a pattern while another reads
+ *                         the peer's MIB MiB (checked) at the same time
+ *   gen MIB / check MIB   (not under the shim) the peer's stream to
+ *                         stdout / the program's stream from stdin checked
  * Exit 0 = pass; a FAIL line says what went wrong. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,9 +161,48 @@ struct rw_arg {
 	uint64_t total;
 };
 
+/* The program's stream (dir 0) and the peer's (dir 1). */
 static uint8_t rw_byte(uint64_t i)
 {
 	return (uint8_t)(i * 31u + (i >> 10) * 7u);
+}
+
+static uint8_t rw_peer_byte(uint64_t i)
+{
+	return (uint8_t)(i * 17u + (i >> 12) * 5u + 3u);
+}
+
+/* gen MIB: the peer's stream to stdout; check MIB: the program's from stdin. */
+static int mode_gen_check(int argc, char **argv, bool gen)
+{
+	CHECK(argc == 3, "usage: gen|check MIB");
+	uint64_t total = (uint64_t)(atof(argv[2]) * 1048576.0), done = 0;
+	static uint8_t buf[65536];
+
+	for (;;) {
+		if (gen) {
+			size_t n = total - done < sizeof buf ? (size_t)(total - done) : sizeof buf;
+			if (!n)
+				break;
+			for (size_t i = 0; i < n; i++)
+				buf[i] = rw_peer_byte(done + i);
+			CHECK(fwrite(buf, 1, n, stdout) == n, "fwrite");
+			done += n;
+			continue;
+		}
+		size_t n = fread(buf, 1, sizeof buf, stdin);
+		if (!n)
+			break;
+		for (size_t i = 0; i < n; i++)
+			CHECK(buf[i] == rw_byte(done + i), "byte %llu differs",
+			      (unsigned long long)(done + i));
+		done += n;
+	}
+	CHECK(done == total, "%llu bytes, expected %llu", (unsigned long long)done,
+	      (unsigned long long)total);
+	if (!gen)
+		printf("check ok: %llu bytes\n", (unsigned long long)done);
+	return 0;
 }
 
 static void *rw_write(void *p)
@@ -184,7 +226,7 @@ static void *rw_write(void *p)
 	return NULL;
 }
 
-/* The echo peer connects to us (see shim_fork.sh for why not the reverse). */
+/* The peer connects to us. */
 static int fk_accept(const char *port)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port)) };
@@ -217,15 +259,16 @@ static int mode_rw(int argc, char **argv)
 		if (r == 0)
 			break;
 		for (ssize_t i = 0; i < r; i++)
-			CHECK(buf[i] == rw_byte(got + (uint64_t)i), "byte %llu differs",
+			CHECK(buf[i] == rw_peer_byte(got + (uint64_t)i), "byte %llu differs",
 			      (unsigned long long)(got + (uint64_t)i));
 		got += (uint64_t)r;
 	}
 	CHECK(pthread_join(t, NULL) == 0, "pthread_join");
-	CHECK(got == a.total, "read back %llu bytes of %llu", (unsigned long long)got,
+	CHECK(got == a.total, "read %llu bytes of %llu", (unsigned long long)got,
 	      (unsigned long long)a.total);
 	CHECK(close(a.fd) == 0, "close");
-	printf("rw ok: %llu bytes written and read back concurrently\n", (unsigned long long)got);
+	printf("rw ok: %llu bytes written while %llu were read\n", (unsigned long long)a.total,
+	       (unsigned long long)got);
 	return 0;
 }
 
@@ -238,6 +281,8 @@ int main(int argc, char **argv)
 		return mode_verify(argc, argv);
 	if (strcmp(argv[1], "rw") == 0)
 		return mode_rw(argc, argv);
+	if (strcmp(argv[1], "gen") == 0 || strcmp(argv[1], "check") == 0)
+		return mode_gen_check(argc, argv, argv[1][0] == 'g');
 	CHECK(0, "unknown mode %s", argv[1]);
 	return 1;
 }
