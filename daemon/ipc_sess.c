@@ -147,8 +147,7 @@ static int ipc_sess_socket(struct ipc_sess *ss, const struct ipc_msg *m, const u
 	si.tx_size = is->tx_size;
 	int fds[2] = { pfd, mfd };
 	r = ipc_send(ss->src.fd, IPC_SOCKET, IPC_F_REPLY, m->seq, 0, &si, sizeof si, fds, 2);
-	close(pfd);
-	close(mfd);
+	close(pfd); /* mfd stays with is (IPC_ATTACH) */
 	if (r < 0) {
 		ipc_sock_destroy(is);
 		return r;

@@ -55,6 +55,9 @@ static int ipc_sock_sync(struct ipc_sock *is, uint64_t now)
 	uint32_t tx_head = SHM_LOAD(is->shm->tx_head);
 	uint32_t rd = rx_tail - rs.rx_tail, wd = tx_head - rs.tx_head;
 
+	is->seen_rx_tail = rx_tail;
+	is->seen_tx_head = tx_head;
+
 	if (rd > rs.rx_head - rs.rx_tail) {
 		ipc_state->bad_rx_index++;
 		return -EBADMSG;
@@ -87,34 +90,29 @@ static void ipc_sock_publish(struct ipc_sock *is)
 
 		SHM_STORE(sh->rx_head, rs.rx_head);
 		SHM_STORE(sh->tx_tail, rs.tx_tail);
-		if (us_tcp_info(is->so, &ti) == 0)
+		if (us_tcp_info(is->so, &ti) == 0) {
 			SHM_STORE(sh->state, (uint32_t)ti.state);
+			if (ti.state >= US_TCP_ESTABLISHED)
+				is->was_connected = true;
+		}
 	}
 	SHM_STORE(sh->events, ev);
 	/* Ask for a doorbell on the program's next ring move; the program
 	 * publishes its index, then exchanges this flag (both seq_cst). */
 	__atomic_store_n(&sh->want_doorbell, 1u, __ATOMIC_SEQ_CST);
-	/* A move the program made before that store found the flag 0 (taken
-	 * by its previous doorbell) and rang nothing: look for one now, or its
-	 * bytes wait for a doorbell that never comes (a request/response
-	 * exchange then stalls).  Moves after the store see the flag and ring. */
-	static bool ipc_resyncing;
-	if (is->type == US_SOCK_STREAM && !ipc_resyncing && !is->in_sync && is->so &&
-	    us_ring_state(is->so, &rs) == 0 && rs.rx_size == is->rx_size &&
-	    (__atomic_load_n(&sh->tx_head, __ATOMIC_SEQ_CST) != rs.tx_head ||
-	     __atomic_load_n(&sh->rx_tail, __ATOMIC_SEQ_CST) != rs.rx_tail)) {
-		ipc_resyncing = true;
-		bool synced = ipc_sock_sync(is, clock_now_us()) == 0;
-		if (synced)
-			ipc_sock_publish(is); /* the state after the sync, and its wake-up */
-		ipc_resyncing = false;
-		if (synced)
-			return;
-		/* An impossible index: the next doorbell's sync drops the socket. */
-	}
+	/* An index the program moved after our sync read it, but before the
+	 * store above, came with no doorbell (its exchange saw 0): look once
+	 * more, after the store (Dekker: either we see the move here or the
+	 * program sees the 1), and sync again if it moved. */
+	if (is->type == US_SOCK_STREAM &&
+	    (__atomic_load_n(&sh->rx_tail, __ATOMIC_SEQ_CST) != is->seen_rx_tail ||
+	     __atomic_load_n(&sh->tx_head, __ATOMIC_SEQ_CST) != is->seen_tx_head))
+		is->dirty = true;
 	uint32_t want = __atomic_load_n(&sh->want, __ATOMIC_SEQ_CST);
 	if (want & ev) {
-		want = __atomic_exchange_n(&sh->want, 0u, __ATOMIC_SEQ_CST);
+		/* Clear only what is satisfied: a bit another waiter (thread
+		 * or process) still needs keeps its wake-up coming. */
+		want = __atomic_fetch_and(&sh->want, ~ev, __ATOMIC_SEQ_CST);
 		if ((want & ev) && is->src.fd >= 0) {
 			/* Full queue: the fd is readable anyway; never block. */
 			ipc_send(is->src.fd, IPC_WAKE, 0, 0, 0, NULL, 0, NULL, 0);
@@ -141,22 +139,28 @@ static bool ipc_linger_done(struct ipc_sock *is)
  * socket was freed. */
 static bool ipc_sock_update(struct ipc_sock *is, uint64_t now)
 {
-	is->dirty = false;
-	if (is->lingering) {
-		if (!ipc_linger_done(is))
-			return true;
-		ipc_sock_free(is);
-		return false;
-	}
-	if (ipc_sock_sync(is, now) < 0) {
-		if (is->busy) {
-			is->bad = true; /* dropped after the request */
-			return true;
+	/* Again while the program moved an index meanwhile (a few rounds:
+	 * a program still moving rings the doorbell itself). */
+	for (int round = 0; round < 4; round++) {
+		is->dirty = false;
+		if (is->lingering) {
+			if (!ipc_linger_done(is))
+				return true;
+			ipc_sock_free(is);
+			return false;
 		}
-		ipc_sock_drop(is, "impossible ring index");
-		return false;
+		if (ipc_sock_sync(is, now) < 0) {
+			if (is->busy) {
+				is->bad = true; /* dropped after the request */
+				return true;
+			}
+			ipc_sock_drop(is, "impossible ring index");
+			return false;
+		}
+		ipc_sock_publish(is);
+		if (!is->dirty || is->busy)
+			break;
 	}
-	ipc_sock_publish(is);
 	return true;
 }
 
@@ -226,6 +230,8 @@ static void ipc_sock_free(struct ipc_sock *is)
 	}
 	if (is->map)
 		munmap(is->map, is->map_len);
+	if (is->memfd >= 0)
+		close(is->memfd);
 	ipc_sock_unlink(is);
 	ipc_state->socks_closed++;
 	ipc_sess_put(ss);
@@ -274,6 +280,14 @@ static void ipc_sock_hangup(struct ipc_sock *is)
 
 static void ipc_sock_on_chan(struct loop_source *src, uint32_t events, uint64_t now);
 
+/* Has this stream socket a connection (or had one: states past SYN)? */
+static bool so_state_connected(struct us_sock *so)
+{
+	struct us_tcp_info ti;
+
+	return us_tcp_info(so, &ti) == 0 && ti.state >= US_TCP_ESTABLISHED;
+}
+
 int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so,
 		 struct ipc_sock **out, int *prog_fd, int *memfd)
 {
@@ -294,6 +308,7 @@ int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so
 		goto fail_so;
 	}
 	is->src.fd = -1;
+	is->memfd = -1;
 	is->type = type;
 	if (!so && (err = us_socket(ip->ud->stack, type, &so)) < 0)
 		goto fail_is;
@@ -317,8 +332,8 @@ int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so
 		if ((err = us_sock_attach_rings(so, rx, is->rx_size, tx, is->tx_size)) < 0)
 			goto fail_is;
 		if (us_ring_state(so, &rs) == 0) {
-			is->shm->rx_tail = rs.rx_tail;
-			is->shm->tx_head = rs.tx_head;
+			is->shm->rx_tail = is->seen_rx_tail = rs.rx_tail;
+			is->shm->tx_head = is->seen_tx_head = rs.tx_head;
 		}
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -341,9 +356,11 @@ int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so
 	ip->socks_opened++;
 	us_sock_set_notify(so, ipc_sock_notify, is);
 	ipc_sock_publish(is);
+	if (type == US_SOCK_STREAM && so_state_connected(so))
+		is->was_connected = true;
 	*out = is;
 	*prog_fd = sv[1];
-	*memfd = mfd;
+	*memfd = is->memfd = mfd;
 	return 0;
 fail_is:
 	if (is->src.fd >= 0)
@@ -428,8 +445,7 @@ static int ipc_do_accept(struct ipc_sock *is, const struct ipc_msg *m, uint64_t 
 	si.peer.port = peer.port;
 	int fds[2] = { pfd, mfd };
 	r = ipc_reply(is, m, 0, &si, sizeof si, fds, 2);
-	close(pfd);
-	close(mfd);
+	close(pfd); /* mfd stays with cis (IPC_ATTACH) */
 	if (r < 0) /* the program is not reading its replies */
 		ipc_sock_free(cis);
 	return r;
@@ -477,6 +493,42 @@ static int ipc_do_dgram_recv(struct ipc_sock *is, const struct ipc_msg *m, const
 	return ipc_reply(is, m, 0, ipc_txbuf, (uint32_t)sizeof d + copied, NULL, 0);
 }
 
+/* IPC_ATTACH: a process image that has this channel but no record of it
+ * (exec, SCM_RIGHTS, posix_spawn) asks for the rings and the state. */
+static int ipc_do_attach(struct ipc_sock *is, const struct ipc_msg *m)
+{
+	struct ipc_attach at;
+	struct us_tcp_info ti;
+	struct us_addr a;
+
+	if (m->len != 0)
+		return -EBADMSG;
+	if (is->memfd < 0 || !is->so)
+		return ipc_reply(is, m, -EBADF, NULL, 0, NULL, 0);
+	memset(&at, 0, sizeof at);
+	at.si.sock_id = is->id;
+	at.si.type = is->type == US_SOCK_STREAM ? 1 : 2;
+	at.si.rx_size = is->type == US_SOCK_STREAM ? is->rx_size : 0;
+	at.si.tx_size = is->type == US_SOCK_STREAM ? is->tx_size : 0;
+	if (is->type == US_SOCK_STREAM && us_tcp_info(is->so, &ti) == 0) {
+		if (ti.state == US_TCP_LISTEN)
+			at.flags |= IPC_ATT_LISTENING;
+		else if (ti.state == US_TCP_SYN_SENT || ti.state == US_TCP_SYN_RECEIVED)
+			at.flags |= IPC_ATT_CONNECTING;
+		if (ti.state >= US_TCP_ESTABLISHED)
+			is->was_connected = true;
+		if (is->was_connected)
+			at.flags |= IPC_ATT_CONNECTED;
+	} else if (is->type == US_SOCK_DGRAM && us_getpeername(is->so, &a) == 0) {
+		at.flags |= IPC_ATT_CONNECTED;
+	}
+	if (is->shut_rd)
+		at.flags |= IPC_ATT_SHUT_RD;
+	if (is->shut_wr)
+		at.flags |= IPC_ATT_SHUT_WR;
+	return ipc_reply(is, m, 0, &at, sizeof at, &is->memfd, 1);
+}
+
 /* One request.  Returns 0, or negative errno to drop the socket (malformed
  * request, or a reply the program does not take). */
 static int ipc_sock_request(struct ipc_sock *is, struct ipc_msg *m, uint8_t *pl, uint64_t now)
@@ -517,6 +569,8 @@ static int ipc_sock_request(struct ipc_sock *is, struct ipc_msg *m, uint8_t *pl,
 		if (!ipc_addr_ok(pl, m->len, &a))
 			return -EBADMSG;
 		r = us_connect(is->so, &a, now);
+		if (r == 0 && is->type == US_SOCK_STREAM)
+			is->was_connected = true;
 		return ipc_reply(is, m, r, NULL, 0, NULL, 0);
 	case IPC_ACCEPT:
 		if (m->len != 0)
@@ -529,6 +583,10 @@ static int ipc_sock_request(struct ipc_sock *is, struct ipc_msg *m, uint8_t *pl,
 			return ipc_reply(is, m, -EINVAL, NULL, 0, NULL, 0);
 		ipc_sock_sync(is, now); /* queued bytes go before the FIN */
 		r = us_shutdown(is->so, v, now);
+		if (r == 0) {
+			is->shut_rd |= v != US_SHUT_WR;
+			is->shut_wr |= v != US_SHUT_RD;
+		}
 		return ipc_reply(is, m, r, NULL, 0, NULL, 0);
 	case IPC_SETOPT:
 	case IPC_GETOPT: {
@@ -582,6 +640,8 @@ static int ipc_sock_request(struct ipc_sock *is, struct ipc_msg *m, uint8_t *pl,
 		if (m->len != 0)
 			return -EBADMSG;
 		return ipc_reply(is, m, us_sock_error(is->so), NULL, 0, NULL, 0);
+	case IPC_ATTACH:
+		return ipc_do_attach(is, m);
 	default:
 		/* A well-formed request of a type we do not know: newer shim. */
 		return ipc_reply(is, m, -EOPNOTSUPP, NULL, 0, NULL, 0);

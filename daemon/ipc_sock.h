@@ -22,6 +22,10 @@ struct ipc_sock {
 	size_t map_len;
 	struct ipc_shm *shm;
 	uint32_t rx_size, tx_size; /* private copies: never read back from shm */
+	uint32_t seen_rx_tail, seen_tx_head; /* the program's indices at the last sync */
+	int memfd;     /* kept for IPC_ATTACH (adoption by a new process image) */
+	bool was_connected; /* reached ESTABLISHED (connect or accept) */
+	bool shut_rd, shut_wr; /* IPC_SHUTDOWN that succeeded */
 	bool lingering; /* program gone; finishing the connection */
 	bool in_sync; /* inside ipc_sock_sync: notifications wait */
 	bool busy;    /* inside a request: notifications wait */
@@ -32,7 +36,8 @@ struct ipc_sock {
 /* Create a socket for session ss: a new stack socket (so == NULL) of the
  * given type, or an accepted one (rings of its current sizes).  On success
  * *prog_fd and *memfd are the program's ends (the caller sends and closes
- * them).  On failure an accepted `so` is closed. */
+ * them; the memfd stays open here too, for IPC_ATTACH).  On failure an
+ * accepted `so` is closed. */
 int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so,
 		 struct ipc_sock **out, int *prog_fd, int *memfd);
 /* Close the stack socket and free everything (daemon shutdown). */

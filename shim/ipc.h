@@ -26,8 +26,8 @@
  *
  * Messages: every message on channels 1 and 2 is one SEQPACKET record:
  * struct ipc_msg followed by `len` payload bytes (len <= IPC_MAX_PAYLOAD).
- * File descriptors travel as SCM_RIGHTS with IPC_SOCKET and IPC_ACCEPT
- * replies only.  A request's reply has the same type with IPC_F_REPLY set,
+ * File descriptors travel as SCM_RIGHTS with IPC_SOCKET, IPC_ACCEPT and
+ * IPC_ATTACH replies only.  A request's reply has the same type with IPC_F_REPLY set,
  * the same seq, and `status` = 0 / positive value or a negative errno.
  *
  * Stream data path (no message per write):
@@ -54,11 +54,40 @@
  * sharing a listener after fork each take whichever IPC_ACCEPT reply they
  * read.  ipc_socket.type: 1 = stream, 2 = datagram (mapped explicitly, it
  * is not enum us_sock_type).
+ * Shared rings with several users: one socket may be used by several
+ * processes (fork, exec, SCM_RIGHTS) and threads at once.  The program
+ * side of each ring has one consumer/producer index, so its users take
+ * turns: `tx_lock` / `rx_lock` in the program-written part are futex words
+ * (0 = free, else the holder's pid, | IPC_LOCK_WAITERS when someone
+ * sleeps on it; FUTEX_WAIT/FUTEX_WAKE, shared, see futex(2)).  A sender
+ * holds tx_lock from its first byte to its last (also while it waits for
+ * space), so one send() lands in the stream in one piece even when other
+ * processes write the same socket; the same for rx_lock and recv().  A
+ * waiter for the lock sleeps in slices and takes the lock over when the
+ * holder's process has exited (pidfd_open(2) readable or ESRCH), so a
+ * killed holder costs others at most one slice.  `waiters` counts the
+ * callers (any process) blocked on the fd for an IPC_WAKE: one wake-up
+ * record wakes every poller, but the first to drain it may not be the one
+ * it was for, so while several wait they re-check every few milliseconds
+ * instead of every second.  ustackd never reads or writes these words.
+ * Adoption (IPC_ATTACH): a socket fd that reaches a process image whose
+ * shim has no record of it (after execve, through SCM_RIGHTS, inherited
+ * by posix_spawn) is found by the first interposed call on that fd
+ * number.  The shim proves the fd is a socket channel of this ustackd
+ * before it writes anything to it: AF_UNIX, SOCK_SEQPACKET, an unnamed
+ * connected peer (a socketpair end) whose SO_PEERCRED is ustackd's (the
+ * SO_PEERCRED pid/uid of the control connection, or the pid of the
+ * IPC_HELLO reply, same uid; unix(7)).  Only then it sends IPC_ATTACH;
+ * the reply carries ipc_attach and SCM_RIGHTS(memfd), and the shim maps
+ * the rings as for a new socket.  Any other fd is remembered as "not
+ * ours" until the shim sees that number closed or reused (close, dup2,
+ * dup3, close_range, fds received with SCM_RIGHTS).
  * Readiness: ustackd keeps `events` (US_EV_* bits) current.  A program
  * about to block stores the bits it waits for in `want` (seq_cst), then
  * re-reads `events`; if still not ready it waits for its fd to become
  * readable (poll/epoll on the real fd).  ustackd, when `events & want`
- * becomes non-zero, clears `want` and sends one IPC_WAKE message.  The shim
+ * becomes non-zero, clears those bits of `want` (the others stay: another
+ * thread or process may still wait for them) and sends one IPC_WAKE.  The shim
  * drains IPC_WAKE messages (non-blocking) before re-checking.  So wake-ups
  * happen only on edges and only when asked; nothing spins.
  */
@@ -91,6 +120,7 @@ enum ipc_type {
 	IPC_SENDTO = 19,   /* req: ipc_dgram + data; rep status = bytes */
 	IPC_RECVFROM = 20, /* req: ipc_dgram (len = buffer size, flags); rep: ipc_dgram + data */
 	IPC_SOERROR = 21,  /* rep status = pending error (positive errno), cleared */
+	IPC_ATTACH = 22,   /* req: -; rep: ipc_attach + SCM_RIGHTS(memfd) (adoption) */
 	IPC_DOORBELL = 30, /* no reply: rings moved, sync them */
 	/* socket channel, ustackd -> program */
 	IPC_WAKE = 40,     /* no reply: events & want became non-zero */
@@ -132,6 +162,18 @@ struct ipc_sockinfo {
 	struct ipc_addr peer; /* IPC_ACCEPT */
 };
 
+/* IPC_ATTACH reply: the socket as a new process image must see it. */
+#define IPC_ATT_LISTENING 0x1u
+#define IPC_ATT_CONNECTED 0x2u  /* connected now or earlier (stream), has a peer (datagram) */
+#define IPC_ATT_CONNECTING 0x4u
+#define IPC_ATT_SHUT_RD 0x8u
+#define IPC_ATT_SHUT_WR 0x10u
+struct ipc_attach {
+	struct ipc_sockinfo si; /* peer unused */
+	uint32_t flags;         /* IPC_ATT_* */
+	uint32_t reserved;
+};
+
 struct ipc_int {
 	int32_t val;
 	uint32_t reserved;
@@ -150,6 +192,8 @@ struct ipc_dgram {
 	uint32_t reserved;
 };
 
+#define IPC_LOCK_WAITERS 0x80000000u
+
 /* The shared header.  Each field has ONE writer; the reader loads it once
  * per use and validates it.  Indices are free-running byte counts modulo
  * 2^32 (position = index & (size - 1)). */
@@ -165,7 +209,10 @@ struct ipc_shm {
 	uint32_t rx_tail;      /* bytes the program consumed */
 	uint32_t tx_head;      /* bytes the program produced */
 	uint32_t want;         /* US_EV_* bits the program waits for */
-	uint32_t prog_pad[13];
+	uint32_t tx_lock;      /* program-only futex words (see above) */
+	uint32_t rx_lock;
+	uint32_t waiters;      /* program-only: callers blocked on the fd now */
+	uint32_t prog_pad[10];
 };
 
 #endif

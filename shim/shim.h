@@ -101,7 +101,20 @@ struct shim_ep {
 };
 
 /* ---- shim_fd.c: fd -> object tables ---- */
+/* The socket at fd.  An fd number never seen before is probed once
+ * (shim_adopt_probe): a ustack socket this image has no record of is
+ * adopted, anything else is remembered as a kernel fd. */
 struct shim_sock *shim_fd_sock(int fd);
+/* The same without probing (NULL for unknown fds). */
+struct shim_sock *shim_fd_peek(int fd);
+/* Remember fd as a kernel fd (if it is still unprobed). */
+void shim_fd_mark_kernel(int fd);
+/* Install an adopted socket (refs 0) at an unprobed fd; s is consumed
+ * (installed, or freed).  Returns the socket now there (another thread's
+ * may have won), or NULL. */
+struct shim_sock *shim_fd_adopted(int fd, struct shim_sock *s);
+/* Forget fds first..last (close_range/closefrom). */
+void shim_fd_clear_range(unsigned first, unsigned last);
 /* Install s at fd (takes a reference); releases what was there. */
 void shim_fd_set(int fd, struct shim_sock *s);
 /* Forget fd (after the real close/dup2 overwrite); drops the reference. */
@@ -140,6 +153,30 @@ void shim_doorbell(int fd, struct shim_sock *s);
 /* Is the control fd ours?  (close/dup2 of it by the program) */
 void shim_ipc_fd_closed(int fd);
 bool shim_ipc_is_ctl(int fd);
+int shim_ipc_ctl_fd(void); /* -1: none */
+
+/* Is ucred the peer of a socket channel of our ustackd?  (May open the
+ * control connection to learn who ustackd is.) */
+bool shim_ipc_is_daemon(pid_t pid, uid_t uid);
+/* IPC_ATTACH on an fd proven to be a socket channel: the socket object,
+ * or NULL with *err set. */
+struct shim_sock *shim_ipc_attach(int fd, int *err);
+
+/* ---- shim_adopt.c ---- */
+/* Probe an unprobed fd; adopt it when it is ours (see ipc.h). */
+struct shim_sock *shim_adopt_probe(int fd);
+
+/* ---- shim_lock.c: the shared ring locks (ipc.h) ---- */
+/* Take *w: 0, -EAGAIN (nonblock, or deadline_ms passed; 0 = none), -EINTR. */
+int shim_lock_take(uint32_t *w, bool nonblock, uint64_t deadline_ms);
+void shim_lock_give(uint32_t *w);
+
+/* ---- shim_init.c: process identity ---- */
+/* This process's pid as of the constructor or the last fork (cached). */
+pid_t shim_self_pid(void);
+/* True in a child that shares our memory (vfork, clone(CLONE_VM)) until it
+ * execs: it must not change the shim's tables, which are the parent's. */
+bool shim_in_vfork_child(void);
 
 /* ---- shim_sock.c helpers used elsewhere ---- */
 int shim_sock_error(int fd, struct shim_sock *s);
@@ -148,6 +185,8 @@ uint64_t shim_now_ms(void);
 /* ---- shim_io.c ---- */
 ssize_t shim_stream_recv(int fd, struct shim_sock *s, const struct iovec *iov, int n, int flags);
 ssize_t shim_stream_send(int fd, struct shim_sock *s, const struct iovec *iov, int n, int flags);
+/* Fds received with SCM_RIGHTS on a kernel socket: unprobed again. */
+void shim_forget_rights(const struct msghdr *mh);
 
 /* _FORTIFY_SOURCE entry points (no public prototypes). */
 ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);

@@ -1,7 +1,11 @@
 /* shim_fd.c - owns the fd -> object tables: which fds are ustack sockets
  * (a shim_sock shared by dups, reference-counted) and which are epoll fds
  * with ustack members.  Two-level, allocated on demand, lock-free reads: a
- * lookup on every read()/write() of a kernel fd costs two loads. */
+ * lookup on every read()/write() of a kernel fd costs two loads.  A socket
+ * slot is unprobed (NULL), a kernel fd (SHIM_FD_KERNEL) or a socket: an
+ * unprobed fd is probed once (shim_adopt.c), and close/dup2/dup3/
+ * close_range/SCM_RIGHTS make a number unprobed again.  A child that
+ * shares our memory (vfork) leaves the tables alone. */
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -10,7 +14,11 @@
 #define SHIM_FD_CHUNK 1024
 #define SHIM_FD_CHUNKS 1024 /* fds below 1M */
 
-static void **shim_sock_tab[SHIM_FD_CHUNKS];
+/* The first chunk is static: remembering a kernel fd below 1024 (from
+ * inside any read() or write(), maybe in a signal handler) never calls
+ * malloc. */
+static void *shim_sock_chunk0[SHIM_FD_CHUNK];
+static void **shim_sock_tab[SHIM_FD_CHUNKS] = { shim_sock_chunk0 };
 static void **shim_ep_tab[SHIM_FD_CHUNKS];
 
 static void **shim_slot(void ***tab, int fd, bool create)
@@ -36,11 +44,53 @@ static void **shim_slot(void ***tab, int fd, bool create)
 	return &chunk[fd % SHIM_FD_CHUNK];
 }
 
+#define SHIM_FD_KERNEL ((void *)1)
+#define SHIM_FD_IS_SOCK(p) ((p) != NULL && (p) != SHIM_FD_KERNEL)
+
+struct shim_sock *shim_fd_peek(int fd)
+{
+	void **p = shim_slot(shim_sock_tab, fd, false);
+	void *v = p ? __atomic_load_n(p, __ATOMIC_ACQUIRE) : NULL;
+
+	return SHIM_FD_IS_SOCK(v) ? v : NULL;
+}
+
 struct shim_sock *shim_fd_sock(int fd)
 {
 	void **p = shim_slot(shim_sock_tab, fd, false);
+	void *v = p ? __atomic_load_n(p, __ATOMIC_ACQUIRE) : NULL;
 
-	return p ? __atomic_load_n(p, __ATOMIC_ACQUIRE) : NULL;
+	if (v == SHIM_FD_KERNEL)
+		return NULL;
+	if (v)
+		return v;
+	if (fd < 0 || fd >= SHIM_FD_CHUNK * SHIM_FD_CHUNKS)
+		return NULL;
+	return shim_adopt_probe(fd);
+}
+
+void shim_fd_mark_kernel(int fd)
+{
+	void *expect = NULL;
+	void **p;
+
+	if (shim_in_vfork_child() || !(p = shim_slot(shim_sock_tab, fd, true)))
+		return;
+	__atomic_compare_exchange_n(p, &expect, SHIM_FD_KERNEL, false, __ATOMIC_ACQ_REL,
+				    __ATOMIC_ACQUIRE);
+}
+
+struct shim_sock *shim_fd_adopted(int fd, struct shim_sock *s)
+{
+	void *expect = NULL;
+	void **p = shim_in_vfork_child() ? NULL : shim_slot(shim_sock_tab, fd, true);
+
+	shim_sock_ref(s); /* s is consumed: the table's reference, or freed */
+	if (p && __atomic_compare_exchange_n(p, &expect, s, false, __ATOMIC_ACQ_REL,
+					     __ATOMIC_ACQUIRE))
+		return s;
+	shim_sock_unref(s);
+	return SHIM_FD_IS_SOCK(expect) ? expect : NULL;
 }
 
 void shim_sock_ref(struct shim_sock *s)
@@ -61,26 +111,53 @@ void shim_sock_unref(struct shim_sock *s)
 
 void shim_fd_set(int fd, struct shim_sock *s)
 {
-	void **p = shim_slot(shim_sock_tab, fd, true);
+	void **p;
 
-	if (!p)
+	if (shim_in_vfork_child() || !(p = shim_slot(shim_sock_tab, fd, true)))
 		return;
 	shim_sock_ref(s);
-	struct shim_sock *old = __atomic_exchange_n(p, s, __ATOMIC_ACQ_REL);
-	if (old)
+	void *old = __atomic_exchange_n(p, s, __ATOMIC_ACQ_REL);
+	if (SHIM_FD_IS_SOCK(old))
 		shim_sock_unref(old);
 }
 
-void shim_fd_clear(int fd)
+static void shim_fd_forget(int fd)
 {
 	void **p = shim_slot(shim_sock_tab, fd, false);
 
 	if (p) {
-		struct shim_sock *old = __atomic_exchange_n(p, NULL, __ATOMIC_ACQ_REL);
-		if (old)
+		void *old = __atomic_exchange_n(p, NULL, __ATOMIC_ACQ_REL);
+		if (SHIM_FD_IS_SOCK(old))
 			shim_sock_unref(old);
 	}
 	shim_fd_ep_clear(fd);
+}
+
+void shim_fd_clear(int fd)
+{
+	if (!shim_in_vfork_child())
+		shim_fd_forget(fd);
+}
+
+void shim_fd_clear_range(unsigned first, unsigned last)
+{
+	const unsigned max = SHIM_FD_CHUNK * SHIM_FD_CHUNKS - 1;
+
+	if (first > max || first > last || shim_in_vfork_child())
+		return;
+	if (last > max)
+		last = max;
+	for (unsigned fd = first; fd <= last;) {
+		unsigned c = fd / SHIM_FD_CHUNK;
+		/* Chunks never allocated hold nothing to forget. */
+		if (!__atomic_load_n(&shim_sock_tab[c], __ATOMIC_ACQUIRE) &&
+		    !__atomic_load_n(&shim_ep_tab[c], __ATOMIC_ACQUIRE)) {
+			fd = (c + 1) * SHIM_FD_CHUNK;
+			continue;
+		}
+		shim_fd_forget((int)fd);
+		fd++;
+	}
 }
 
 struct shim_ep *shim_fd_ep(int fd, bool create)

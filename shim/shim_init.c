@@ -23,6 +23,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <linux/kcmp.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "shim.h"
 
@@ -182,7 +185,50 @@ static void shim_resolve(void)
 	}
 }
 
+/* The pid this image's memory belongs to: set in the constructor and by
+ * the fork child handler.  A vfork child (or posix_spawn's clone(CLONE_VM)
+ * child) runs in our memory with another pid and no fork handler, so a
+ * mismatch means "not your tables" (vfork(2)), unless kcmp says the
+ * memory is not shared. */
+static pid_t shim_pid;
+
+static void shim_after_fork_child(void)
+{
+	__atomic_store_n(&shim_pid, getpid(), __ATOMIC_RELEASE);
+}
+
+pid_t shim_self_pid(void)
+{
+	pid_t p = __atomic_load_n(&shim_pid, __ATOMIC_ACQUIRE);
+
+	if (p == 0) { /* a call before the constructor */
+		p = getpid();
+		__atomic_store_n(&shim_pid, p, __ATOMIC_RELEASE);
+	}
+	return p;
+}
+
+bool shim_in_vfork_child(void)
+{
+	pid_t me = getpid(), owner = shim_self_pid();
+
+	if (me == owner)
+		return false;
+	/* A child the fork handler did not see (_Fork, a raw clone without
+	 * CLONE_VM) has memory of its own: kcmp(2) KCMP_VM tells them apart
+	 * from a vfork child; the memory becomes ours.  When kcmp cannot
+	 * answer, stay on the safe side (hands off). */
+	long r = syscall(SYS_kcmp, me, owner, KCMP_VM, 0, 0);
+	if (r == 1 || r == 2 || (r < 0 && errno == ESRCH)) {
+		__atomic_store_n(&shim_pid, me, __ATOMIC_RELEASE);
+		return false;
+	}
+	return true;
+}
+
 __attribute__((constructor)) static void shim_init(void)
 {
 	shim_resolve();
+	shim_self_pid();
+	pthread_atfork(NULL, NULL, shim_after_fork_child);
 }

@@ -120,6 +120,12 @@ ssize_t shim_stream_recv(int fd, struct shim_sock *s, const struct iovec *iov, i
 	if (flags & MSG_OOB)
 		return -EINVAL;
 	pthread_mutex_lock(&s->rx_lock);
+	/* One receiver at a time across processes too (ipc.h). */
+	ret = shim_lock_take(&s->shm->rx_lock, shim_nonblock(s, flags), deadline);
+	if (ret < 0) {
+		pthread_mutex_unlock(&s->rx_lock);
+		return ret;
+	}
 	for (;;) {
 		struct ipc_shm *sh = s->shm;
 		uint32_t head = __atomic_load_n(&sh->rx_head, __ATOMIC_ACQUIRE);
@@ -194,6 +200,7 @@ ssize_t shim_stream_recv(int fd, struct shim_sock *s, const struct iovec *iov, i
 		}
 	}
 out:
+	shim_lock_give(&s->shm->rx_lock);
 	pthread_mutex_unlock(&s->rx_lock);
 	free(rest);
 	return ret;
@@ -215,6 +222,13 @@ ssize_t shim_stream_send(int fd, struct shim_sock *s, const struct iovec *iov, i
 	if (s->listening)
 		return -ENOTCONN;
 	pthread_mutex_lock(&s->tx_lock);
+	/* One sender at a time across processes too, from the first byte to
+	 * the last: a send() goes into the stream in one piece (ipc.h). */
+	ret = shim_lock_take(&s->shm->tx_lock, shim_nonblock(s, flags), deadline);
+	if (ret < 0) {
+		pthread_mutex_unlock(&s->tx_lock);
+		return ret;
+	}
 	for (;;) {
 		struct ipc_shm *sh = s->shm;
 		uint32_t st = __atomic_load_n(&sh->state, __ATOMIC_ACQUIRE);
@@ -289,6 +303,7 @@ wait:
 		}
 	}
 out:
+	shim_lock_give(&s->shm->tx_lock);
 	pthread_mutex_unlock(&s->tx_lock);
 	if (len == 0 && ret == 0)
 		return 0;
@@ -395,6 +410,25 @@ static ssize_t shim_dgram_recv(int fd, struct shim_sock *s, const struct iovec *
 }
 
 /* ---- entry points --------------------------------------------------------- */
+
+void shim_forget_rights(const struct msghdr *mh)
+{
+	if (!mh || !mh->msg_control || mh->msg_controllen < sizeof(struct cmsghdr))
+		return;
+	/* Fds that arrived with SCM_RIGHTS are new at their numbers, whatever
+	 * was remembered there (unix(7)): probe them afresh. */
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR((struct msghdr *)mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len < CMSG_LEN(0))
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int f;
+			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
+			shim_fd_clear(f);
+		}
+	}
+}
 
 static ssize_t shim_recv_any(int fd, struct shim_sock *s, const struct iovec *iov, int n,
 			     int flags, struct sockaddr *from, socklen_t *fromlen, int *mflags)
@@ -529,8 +563,12 @@ SHIM_VIS ssize_t recvmsg(int fd, struct msghdr *mh, int flags)
 {
 	struct shim_sock *s = shim_fd_sock(fd);
 
-	if (!s)
-		return shim_real.recvmsg(fd, mh, flags);
+	if (!s) {
+		ssize_t r = shim_real.recvmsg(fd, mh, flags);
+		if (r >= 0)
+			shim_forget_rights(mh);
+		return r;
+	}
 	if (!mh)
 		return shim_ret(-EFAULT);
 	int mflags = 0;

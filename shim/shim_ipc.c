@@ -16,16 +16,28 @@
 
 #define SHIM_DEFAULT_SOCKET "/run/ustack/ustackd.sock"
 #define SHIM_WAIT_SLICE_MS 1000 /* re-check at least this often (lost wake-up insurance) */
+#define SHIM_WAIT_SHARED_MS 5    /* ... and this often while others wait on the same fd */
 
 static pthread_mutex_t shim_ctl_lock = PTHREAD_MUTEX_INITIALIZER;
 static int shim_ctl_fd = -1;
 static pid_t shim_ctl_pid;
 static uint32_t shim_ctl_seq;
 static int shim_warned;
+/* Who ustackd is (for adoption, see ipc.h): SO_PEERCRED of the control
+ * connection and the pid its IPC_HELLO reply gives (they differ when
+ * ustackd detached after it started listening).  Under shim_ctl_lock. */
+static pid_t shim_dmn_pid_cred, shim_dmn_pid_hello;
+static uid_t shim_dmn_uid;
+static bool shim_dmn_known;
 
 bool shim_ipc_is_ctl(int fd)
 {
 	return fd >= 0 && __atomic_load_n(&shim_ctl_fd, __ATOMIC_ACQUIRE) == fd;
+}
+
+int shim_ipc_ctl_fd(void)
+{
+	return __atomic_load_n(&shim_ctl_fd, __ATOMIC_ACQUIRE);
 }
 
 void shim_ipc_fd_closed(int fd)
@@ -150,6 +162,9 @@ static int shim_ctl_get(void)
 
 	if (shim_ctl_fd >= 0 && shim_ctl_pid == me)
 		return shim_ctl_fd;
+	/* A vfork child must not replace its parent's connection. */
+	if (shim_in_vfork_child())
+		return -ENOTSUP;
 	if (shim_ctl_fd >= 0) /* inherited from the parent: its connection, not ours */
 		shim_real.close(shim_ctl_fd);
 	shim_ctl_fd = -1;
@@ -183,6 +198,16 @@ static int shim_ctl_get(void)
 			fprintf(stderr, "libustack: ustackd at %s refused the session: %s\n", path,
 				strerror(-r));
 		return r == -ECONNRESET ? -ECONNREFUSED : r;
+	}
+	struct ucred uc;
+	socklen_t ul = sizeof uc;
+	if (shim_real.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) == 0 && ul == sizeof uc) {
+		shim_dmn_pid_cred = uc.pid;
+		shim_dmn_pid_hello = (pid_t)rep.pid;
+		shim_dmn_uid = uc.uid;
+		shim_dmn_known = true;
+	} else {
+		shim_dmn_known = false;
 	}
 	shim_ctl_pid = me;
 	__atomic_store_n(&shim_ctl_fd, fd, __ATOMIC_RELEASE);
@@ -284,6 +309,54 @@ fail:
 		if (fds[i] >= 0)
 			shim_real.close(fds[i]);
 	return r;
+}
+
+bool shim_ipc_is_daemon(pid_t pid, uid_t uid)
+{
+	bool yes = false;
+
+	if (pid <= 0)
+		return false;
+	pthread_mutex_lock(&shim_ctl_lock);
+	if (shim_dmn_known || shim_ctl_get() >= 0)
+		yes = shim_dmn_known && uid == shim_dmn_uid &&
+		      (pid == shim_dmn_pid_cred || pid == shim_dmn_pid_hello);
+	pthread_mutex_unlock(&shim_ctl_lock);
+	return yes;
+}
+
+struct shim_sock *shim_ipc_attach(int fd, int *err)
+{
+	struct ipc_attach at;
+	struct iovec repv = { &at, sizeof at };
+	size_t len = 0;
+	int fds[2] = { -1, -1 }, r;
+
+	r = shim_send_rec(fd, IPC_ATTACH, 1, NULL, 0);
+	if (r == 0)
+		r = shim_recv_reply(fd, IPC_ATTACH, &repv, 1, &len, fds);
+	if (fds[1] >= 0)
+		shim_real.close(fds[1]);
+	if (r == 0 && (len != sizeof at || fds[0] < 0 || (at.si.type != 1 && at.si.type != 2)))
+		r = -EPROTO;
+	if (r < 0) {
+		if (fds[0] >= 0)
+			shim_real.close(fds[0]);
+		*err = r;
+		return NULL;
+	}
+	int type = at.si.type == 1 ? SOCK_STREAM : SOCK_DGRAM;
+	struct shim_sock *s = shim_sock_from(type, &at.si, fds[0], err);
+	if (!s)
+		return NULL;
+	s->listening = at.flags & IPC_ATT_LISTENING;
+	s->connected = at.flags & IPC_ATT_CONNECTED;
+	s->connecting = at.flags & IPC_ATT_CONNECTING;
+	s->shut_rd = at.flags & IPC_ATT_SHUT_RD;
+	s->shut_wr = at.flags & IPC_ATT_SHUT_WR;
+	int fl = shim_real.fcntl(fd, F_GETFL, 0);
+	s->nonblock = fl >= 0 && (fl & O_NONBLOCK);
+	return s;
 }
 
 int shim_req(int fd, struct shim_sock *s, uint16_t type, const struct iovec *req, int nreq,
@@ -390,9 +463,15 @@ void shim_drain(int fd, struct shim_sock *s)
 int shim_wait(int fd, struct shim_sock *s, int timeout_ms)
 {
 	struct pollfd p = { fd, POLLIN, 0 };
-	int slice = timeout_ms < 0 || timeout_ms > SHIM_WAIT_SLICE_MS ? SHIM_WAIT_SLICE_MS
-								      : timeout_ms;
+	/* Others blocked on this fd too: the wake-up we drain may be theirs
+	 * and theirs ours, so re-check often (ipc.h, `waiters`). */
+	int most = __atomic_add_fetch(&s->shm->waiters, 1, __ATOMIC_SEQ_CST) > 1
+			   ? SHIM_WAIT_SHARED_MS
+			   : SHIM_WAIT_SLICE_MS;
+	int slice = timeout_ms < 0 || timeout_ms > most ? most : timeout_ms;
 	int r = shim_real.poll(&p, 1, slice);
+
+	__atomic_sub_fetch(&s->shm->waiters, 1, __ATOMIC_SEQ_CST);
 
 	if (r < 0)
 		return errno == EINTR ? -EINTR : -errno;

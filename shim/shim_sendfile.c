@@ -162,8 +162,12 @@ SHIM_VIS int recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags, struct t
 	struct shim_sock *s = shim_fd_sock(fd);
 	unsigned i;
 
-	if (!s)
-		return shim_real_recvmmsg(fd, v, n, flags, tmo);
+	if (!s) {
+		int r = shim_real_recvmmsg(fd, v, n, flags, tmo);
+		for (int k = 0; k < r; k++)
+			shim_forget_rights(&v[k].msg_hdr);
+		return r;
+	}
 	if (!v)
 		return (int)shim_ret(-EFAULT);
 	if (n > 1024) /* UIO_MAXIOV, as Linux */

@@ -71,8 +71,12 @@ SHIM_VIS int socket(int domain, int type, int protocol)
 
 	if (domain == AF_INET6)
 		return (int)shim_ret(-EAFNOSUPPORT);
-	if (domain != AF_INET || (base != SOCK_STREAM && base != SOCK_DGRAM))
-		return shim_real.socket(domain, type, protocol);
+	if (domain != AF_INET || (base != SOCK_STREAM && base != SOCK_DGRAM)) {
+		int fd = shim_real.socket(domain, type, protocol);
+		if (fd >= 0) /* whatever an unseen close left at this number */
+			shim_fd_clear(fd);
+		return fd;
+	}
 	if (protocol != 0 && !(base == SOCK_STREAM && protocol == IPPROTO_TCP) &&
 	    !(base == SOCK_DGRAM && protocol == IPPROTO_UDP))
 		return (int)shim_ret(-EPROTONOSUPPORT);
