@@ -1,7 +1,8 @@
 /* sock.c - the socket layer of the core: handles, addresses, readiness and
  * deferred notification.  Protocol work is delegated to udp.c (and tcp
  * later); notifications queued with sock_wakeup() are delivered by
- * sock_flush() at the end of every entry point. */
+ * sock_flush() at the end of every entry point (of a batch, between
+ * us_batch_begin() and us_batch_end()). */
 #include <stdlib.h>
 
 #include "stack_impl.h"
@@ -9,7 +10,11 @@
 void stack_finish(struct us_stack *s)
 {
 	ip4_loop_drain(s);
-	sock_flush(s);
+	/* Inside a batch of received frames the notifications wait for
+	 * us_batch_end(), like the ACKs: a program reading as fast as the
+	 * frames come is woken once per batch, not once per frame. */
+	if (s->batch_depth == 0)
+		sock_flush(s);
 }
 
 struct us_sock *sock_alloc(struct us_stack *s, enum us_sock_type type)

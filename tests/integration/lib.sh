@@ -117,6 +117,10 @@ setup() {
 
 # Run a command inside the test's namespace.
 ns() { ip netns exec "$NS" "$@"; }
+# ns_bg CMD... &: the same for a background job; exec makes $! the
+# command's own pid, so the cleanup trap reaches it (a plain `ns CMD &`
+# leaves $! pointing at a subshell and the command orphaned).
+ns_bg() { exec ip netns exec "$NS" "$@"; }
 
 # start_daemon [extra ustackd flags...]: start ustackd in the foreground
 # inside the namespace and wait until it answers ping.

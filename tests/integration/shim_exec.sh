@@ -26,7 +26,6 @@ PROG=$(cd "$(dirname "$PROG")" && pwd)/$(basename "$PROG")
 export SHIM_EXEC_PRELOAD=$PRELOAD
 start_daemon
 # Background peers: `exec` so that $! is the program itself (cleanup kills it).
-ns_bg() { exec ip netns exec "$NS" "$@"; }
 
 # (a) inetd style
 SIZE=$(awk -v s="${USTACK_TEST_SCALE:-1}" 'BEGIN { printf "%d", 8 * 1048576 * s }')

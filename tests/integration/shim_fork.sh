@@ -17,7 +17,6 @@ need_cmd socat nc timeout ss
 [ -x "$PROG" ] || fail "shim_fork program not found (argument 4): $PROG"
 start_daemon
 # Background peers: `exec` so that $! is the program itself (cleanup kills it).
-ns_bg() { exec ip netns exec "$NS" "$@"; }
 scale=${USTACK_TEST_SCALE:-1}
 MIB_FORK=$(awk -v s="$scale" 'BEGIN { print 10 * s }')
 MIB_RW=$(awk -v s="$scale" 'BEGIN { print 16 * s }')

@@ -19,7 +19,7 @@ head -c $((4 * MiB)) /dev/urandom >"$T_TMP/www/f.bin"
 want=$(sha256sum <"$T_TMP/www/f.bin" | cut -d' ' -f1)
 
 # 1. python socket client -> kernel-side echo
-ns timeout 30 socat "TCP-LISTEN:7100,bind=$HOST_IP,reuseaddr,fork" EXEC:cat &
+ns_bg timeout 30 socat "TCP-LISTEN:7100,bind=$HOST_IP,reuseaddr,fork" EXEC:cat &
 PIDS+=($!)
 wait_kernel_listen 7100
 out=$(shim timeout 20 "$PY" -c '
@@ -48,7 +48,7 @@ ns timeout 30 curl -sS -o "$T_TMP/k.bin" "http://$STACK_IP:8001/f.bin" || fail "
 ok "python3 http.server under the shim served 4 MiB to kernel-side curl"
 
 # 3. curl under the shim, kernel-side http.server
-(cd "$T_TMP/www" && ns timeout 60 "$PY" -m http.server --bind "$HOST_IP" 8000) >/dev/null 2>&1 &
+(cd "$T_TMP/www" && ns_bg timeout 60 "$PY" -m http.server --bind "$HOST_IP" 8000) >/dev/null 2>&1 &
 PIDS+=($!)
 wait_kernel_listen 8000
 shim timeout 30 curl -sS -o "$T_TMP/c.bin" "http://$HOST_IP:8000/f.bin" || fail "curl under the shim failed"
@@ -113,9 +113,9 @@ ok "asyncio echo server under the shim: 8 concurrent kernel-side clients, ~2.4 M
 
 # 5. asyncio clients under the shim: 4 TCP streams to a kernel-side echo
 #    and a UDP endpoint to a kernel-side UDP echo.
-ns timeout 60 socat "TCP-LISTEN:7101,bind=$HOST_IP,reuseaddr,fork" EXEC:cat &
+ns_bg timeout 60 socat "TCP-LISTEN:7101,bind=$HOST_IP,reuseaddr,fork" EXEC:cat &
 PIDS+=($!)
-ns timeout 60 socat -T 30 "UDP4-RECVFROM:7700,bind=$HOST_IP,fork" PIPE &
+ns_bg timeout 60 socat -T 30 "UDP4-RECVFROM:7700,bind=$HOST_IP,fork" PIPE &
 PIDS+=($!)
 wait_kernel_listen 7101
 for ((i = 0; i < 100; i++)); do
