@@ -492,6 +492,9 @@ void shim_doorbell(int fd, struct shim_sock *s)
 	if (!__atomic_exchange_n(&s->shm->want_doorbell, 0u, __ATOMIC_SEQ_CST))
 		return;
 	struct ipc_msg h = { .magic = IPC_MAGIC, .type = IPC_DOORBELL };
-	/* Never blocks: a full queue means ustackd has work queued anyway. */
-	shim_real.send(fd, &h, sizeof h, MSG_DONTWAIT | MSG_NOSIGNAL);
+	/* Never blocks.  If it cannot go, the request stays asked for, so
+	 * the next ring move rings again (and ustackd, draining its full
+	 * queue, syncs anyway). */
+	if (shim_real.send(fd, &h, sizeof h, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno == EAGAIN)
+		__atomic_store_n(&s->shm->want_doorbell, 1u, __ATOMIC_SEQ_CST);
 }
