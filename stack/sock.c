@@ -1,8 +1,7 @@
 /* sock.c - the socket layer of the core: handles, addresses, readiness and
  * deferred notification.  Protocol work is delegated to udp.c (and tcp
  * later); notifications queued with sock_wakeup() are delivered by
- * sock_flush() at the end of every entry point (of a batch, between
- * us_batch_begin() and us_batch_end()). */
+ * sock_flush() at the end of every entry point. */
 #include <stdlib.h>
 
 #include "stack_impl.h"
@@ -10,11 +9,11 @@
 void stack_finish(struct us_stack *s)
 {
 	ip4_loop_drain(s);
-	/* Inside a batch of received frames the notifications wait for
-	 * us_batch_end(), like the ACKs: a program reading as fast as the
-	 * frames come is woken once per batch, not once per frame. */
-	if (s->batch_depth == 0)
-		sock_flush(s);
+	/* Per frame, also inside a batch: a program that reads while the
+	 * rest of the batch is processed keeps the pipeline full.  (Holding
+	 * the notifications to the batch's end was measured: iperf3 -R
+	 * under the shim 6.5-6.7 -> 5.6-5.7 Gbit/s.) */
+	sock_flush(s);
 }
 
 struct us_sock *sock_alloc(struct us_stack *s, enum us_sock_type type)

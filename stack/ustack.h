@@ -97,8 +97,7 @@ void us_input_meta(struct us_stack *s, const uint8_t *frame, size_t len, unsigne
 
 /* Batching: frames fed between us_batch_begin() and us_batch_end() are
  * answered once per connection at the end (one ACK for a burst, as GRO
- * gives the kernel), instead of once per frame or two, and socket
- * notifications are delivered once, at the end. */
+ * gives the kernel), instead of once per frame or two. */
 void us_batch_begin(struct us_stack *s);
 void us_batch_end(struct us_stack *s, uint64_t now);
 
