@@ -230,6 +230,56 @@ assert_ctr_eq() {
 	ok "counter $1 = $v"
 }
 
+# ---- captures on the kernel side of the device ---------------------------------
+
+# capture_start FILE [TCPDUMP ARGS...] FILTER...: tcpdump on $IFNAME into
+# FILE (classic pcap), started when it prints "listening on"; sets TPID.
+# Its stderr (with the packet statistics) is $T_TMP/tcpdump.err.
+capture_start() {
+	local file=$1
+	shift
+	# ip netns exec execs tcpdump, so $! is tcpdump's own pid.
+	ip netns exec "$NS" tcpdump -i "$IFNAME" -n -U -w "$file" "$@" \
+		>/dev/null 2>"$T_TMP/tcpdump.err" &
+	TPID=$!
+	PIDS+=("$TPID")
+	for _ in $(seq 1 100); do
+		grep -q 'listening on' "$T_TMP/tcpdump.err" && return 0
+		alive "$TPID" || fail "tcpdump exited: $(cat "$T_TMP/tcpdump.err")"
+		sleep 0.05
+	done
+	fail "tcpdump did not start: $(cat "$T_TMP/tcpdump.err")"
+}
+
+# capture_stop FILE: stop the capture once FILE has stopped growing (1 s
+# without change, at most 30 s: tcpdump may lag behind the traffic), with
+# SIGTERM (background jobs ignore SIGINT; tcpdump flushes and prints its
+# statistics).  Sets CAPTURE_LOST: packets dropped by the kernel or
+# received but not written ("?" if tcpdump printed no statistics).
+capture_stop() {
+	local file=$1 stable=0 last=-1 sz
+	for _ in $(seq 1 150); do
+		sz=$(stat -c %s "$file")
+		if [ "$sz" = "$last" ]; then
+			stable=$((stable + 1))
+			[ "$stable" -ge 5 ] && break
+		else
+			stable=0
+			last=$sz
+		fi
+		sleep 0.2
+	done
+	kill -TERM "$TPID"
+	for _ in $(seq 1 50); do alive "$TPID" || break; sleep 0.1; done
+	alive "$TPID" && fail "tcpdump did not stop on SIGTERM"
+	wait "$TPID" || true
+	forget_pid "$TPID"
+	CAPTURE_LOST=$(awk '/packets captured/ { c = $1 } /packets received by filter/ { r = $1 }
+		/packets dropped by kernel/ { d = $1 }
+		END { if (c == "" || r == "" || d == "") print "?"; else print d + r - c }' \
+		"$T_TMP/tcpdump.err")
+}
+
 # ---- helpers for traffic -----------------------------------------------------
 
 # ping_ok COUNT [ping args...]: COUNT echo requests from the kernel side, all

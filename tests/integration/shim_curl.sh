@@ -135,16 +135,7 @@ head -c "$UP_SIZE" /dev/urandom >"$T_TMP/up.bin"
 want_up=$(sha256sum <"$T_TMP/up.bin" | cut -d' ' -f1)
 
 PCAP=$T_TMP/put.pcap
-ip netns exec "$NS" tcpdump -i "$IFNAME" -n -s 96 -B 16384 -U -w "$PCAP" tcp port 8081 \
-	>/dev/null 2>"$T_TMP/tcpdump.err" &
-TPID=$!
-PIDS+=("$TPID")
-for _ in $(seq 1 100); do
-	grep -q 'listening on' "$T_TMP/tcpdump.err" && break
-	alive "$TPID" || fail "tcpdump exited: $(cat "$T_TMP/tcpdump.err")"
-	sleep 0.05
-done
-grep -q 'listening on' "$T_TMP/tcpdump.err" || fail "tcpdump did not start"
+capture_start "$PCAP" -s 96 -B 16384 tcp port 8081
 
 t0=$(now_ns)
 resp=$(shim timeout 120 curl -sS -f -T "$T_TMP/up.bin" "http://$HOST_IP:8081/up.bin" \
@@ -156,28 +147,8 @@ wait "$ppid_" || fail "the PUT server failed: $(cat "$T_TMP/put.log")"
 ok "curl -T under the shim uploaded $(human "$UP_SIZE") byte-exact (server-side sha256), $(mbps "$UP_SIZE" "$t0" "$t1") MB/s"
 rm -f "$T_TMP/up.bin"
 
-# tcpdump may lag behind the traffic: stop it only once the file has
-# stopped growing (1 s without change, at most 30 s).
-stable=0
-last=-1
-for _ in $(seq 1 150); do
-	sz=$(stat -c %s "$PCAP")
-	if [ "$sz" = "$last" ]; then
-		stable=$((stable + 1))
-		[ "$stable" -ge 5 ] && break
-	else
-		stable=0
-		last=$sz
-	fi
-	sleep 0.2
-done
-kill -TERM "$TPID"
-for _ in $(seq 1 50); do alive "$TPID" || break; sleep 0.1; done
-wait "$TPID" || true
-forget_pid "$TPID"
-# Lost to the capture: dropped by the kernel, or received but not written.
-dropped=$(awk '/packets captured/ { c = $1 } /packets received by filter/ { r = $1 }
-	/packets dropped by kernel/ { d = $1 } END { if (c == "" || r == "" || d == "") print "?"; else print d + r - c }' "$T_TMP/tcpdump.err")
+capture_stop "$PCAP"
+dropped=$CAPTURE_LOST
 tshark -n -r "$PCAP" -o tcp.relative_sequence_numbers:TRUE -T fields -e ip.src -e ip.dst \
 	-e tcp.dstport -e tcp.flags.syn -e tcp.flags.ack -e tcp.seq -e tcp.len \
 	>"$T_TMP/put.txt" 2>"$T_TMP/tshark.err" || fail "tshark failed: $(cat "$T_TMP/tshark.err")"

@@ -40,16 +40,7 @@ want=$(sha256sum <"$T_TMP/data" | cut -d' ' -f1)
 snap "$T_TMP/c0"
 
 PCAP=$T_TMP/slow.pcap
-ip netns exec "$NS" tcpdump -i "$IFNAME" -n -s 96 -B 16384 -U -w "$PCAP" tcp port 9100 \
-	>/dev/null 2>"$T_TMP/tcpdump.err" &
-TPID=$!
-PIDS+=("$TPID")
-for _ in $(seq 1 100); do
-	grep -q 'listening on' "$T_TMP/tcpdump.err" && break
-	alive "$TPID" || fail "tcpdump exited: $(cat "$T_TMP/tcpdump.err")"
-	sleep 0.05
-done
-grep -q 'listening on' "$T_TMP/tcpdump.err" || fail "tcpdump did not start"
+capture_start "$PCAP" -s 96 -B 16384 tcp port 9100
 
 ip netns exec "$NS" timeout 120 nc -N -l "$HOST_IP" 9100 <"$T_TMP/data" &
 PIDS+=($!)
@@ -92,28 +83,8 @@ log "counters: tcp_window_updates +$updates tcp_window_reopened +$reopened tcp_r
 ok "window reopened $reopened times by updates, no out-of-window segment, no clamp"
 
 # The capture.
-# tcpdump may lag behind the traffic: stop it only once the file has
-# stopped growing (1 s without change, at most 30 s).
-stable=0
-last=-1
-for _ in $(seq 1 150); do
-	sz=$(stat -c %s "$PCAP")
-	if [ "$sz" = "$last" ]; then
-		stable=$((stable + 1))
-		[ "$stable" -ge 5 ] && break
-	else
-		stable=0
-		last=$sz
-	fi
-	sleep 0.2
-done
-kill -TERM "$TPID"
-for _ in $(seq 1 50); do alive "$TPID" || break; sleep 0.1; done
-wait "$TPID" || true
-forget_pid "$TPID"
-# Lost to the capture: dropped by the kernel, or received but not written.
-dropped=$(awk '/packets captured/ { c = $1 } /packets received by filter/ { r = $1 }
-	/packets dropped by kernel/ { d = $1 } END { if (c == "" || r == "" || d == "") print "?"; else print d + r - c }' "$T_TMP/tcpdump.err")
+capture_stop "$PCAP"
+dropped=$CAPTURE_LOST
 [ "$dropped" = 0 ] || log "note: tcpdump dropped $dropped packets; judging what was captured"
 tshark -n -r "$PCAP" -T fields -e frame.time_relative -e ip.src -e tcp.len \
 	-e tcp.window_size -e tcp.flags.syn >"$T_TMP/pkts.txt" 2>"$T_TMP/tshark.err" ||

@@ -24,17 +24,7 @@ need_cmd tcpdump timeout sha256sum
 start_daemon --services echo,discard,chargen --offload off
 
 PCAP=$T_TMP/tcp.pcap
-# ip netns exec execs tcpdump, so $! is tcpdump's PID.  Background jobs
-# ignore SIGINT: stop it with SIGTERM (it flushes and prints its stats).
-ip netns exec "$NS" tcpdump -i "$IFNAME" -n -s 0 -U -w "$PCAP" tcp >/dev/null 2>"$T_TMP/tcpdump.err" &
-TPID=$!
-PIDS+=("$TPID")
-for _ in $(seq 1 100); do
-	grep -q 'listening on' "$T_TMP/tcpdump.err" && break
-	alive "$TPID" || fail "tcpdump exited: $(cat "$T_TMP/tcpdump.err")"
-	sleep 0.05
-done
-grep -q 'listening on' "$T_TMP/tcpdump.err" || fail "tcpdump did not start: $(cat "$T_TMP/tcpdump.err")"
+capture_start "$PCAP" -s 0 tcp
 
 tcp_services_ready
 echo_sha $((2 * MiB)) 60
@@ -43,12 +33,7 @@ run_tool 60 chargen "$STACK_IP" 19 $((2 * MiB))
 run_tool 60 halfclose "$STACK_IP" 7
 run_tool 10 refused "$STACK_IP" 5
 wait_no_conns 10
-sleep 0.5
-kill -TERM "$TPID"
-for _ in $(seq 1 50); do alive "$TPID" || break; sleep 0.1; done
-alive "$TPID" && fail "tcpdump did not stop on SIGTERM"
-wait "$TPID" || true
-forget_pid "$TPID"
+capture_stop "$PCAP"
 grep -E 'packets (captured|dropped by kernel)' "$T_TMP/tcpdump.err" | sed "s/^/[$T_NAME] tcpdump: /"
 grep -q '^0 packets dropped by kernel' "$T_TMP/tcpdump.err" ||
 	log "note: tcpdump dropped packets; the checks judge what was captured"

@@ -27,26 +27,14 @@ grep -q '^offload csum,tso,gso' <<<"$st" || fail "offloads not on: $(grep offloa
 ok "ustackctl status: $(grep '^offload' <<<"$st")"
 
 PCAP=$T_TMP/tcp.pcap
-ip netns exec "$NS" tcpdump -i "$IFNAME" -n -s 0 -U -w "$PCAP" tcp >/dev/null 2>"$T_TMP/tcpdump.err" &
-TPID=$!
-PIDS+=("$TPID")
-for _ in $(seq 1 100); do
-	grep -q 'listening on' "$T_TMP/tcpdump.err" && break
-	alive "$TPID" || fail "tcpdump exited: $(cat "$T_TMP/tcpdump.err")"
-	sleep 0.05
-done
-grep -q 'listening on' "$T_TMP/tcpdump.err" || fail "tcpdump did not start"
+capture_start "$PCAP" -s 0 tcp
 
 tcp_services_ready
 echo_sha $((4 * MiB)) 60
 run_tool 60 send "$STACK_IP" 9 $((4 * MiB))
 run_tool 60 chargen "$STACK_IP" 19 $((4 * MiB))
 wait_no_conns 10
-sleep 0.3
-kill -TERM "$TPID"
-for _ in $(seq 1 50); do alive "$TPID" || break; sleep 0.1; done
-wait "$TPID" || true
-forget_pid "$TPID"
+capture_stop "$PCAP"
 "$PY" "$T_DIR/tcp_pcapcheck.py" "$PCAP" "$STACK_IP" --offload ||
 	fail "tcp_pcapcheck.py --offload found problems in $PCAP"
 ok "capture: checksums complete or partial as offloaded, TSO frames seen"
