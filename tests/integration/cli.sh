@@ -40,6 +40,9 @@ expect_usage_error --mtu -1
 expect_usage_error --time-wait 0
 expect_usage_error --time-wait 601
 expect_usage_error --time-wait 1m
+expect_usage_error --offload maybe
+expect_usage_error --tcp-mem 15
+expect_usage_error --tcp-mem 1g
 expect_usage_error --mtu ""
 expect_usage_error --ifname ""
 expect_usage_error --ifname this-name-is-way-too-long
