@@ -101,7 +101,14 @@ wrk_run() {
 	[ "${reqs:-0}" -gt 0 ] || fail "wrk on /$path completed no request"
 	ok "wrk -c 100 -d 10s -t 2 ${*:+$* }/$path: $reqs requests, $(awk '/Requests\/sec/ { print $2 }' <<<"$out") req/s, no socket errors"
 }
-wrk_run small.bin
+# wrk counts a request slower than 2 s as a socket error.  An ASan build
+# of the shim (inside nginx) and of ustackd runs several times slower on
+# these two cores, so it gets 5 s, as test.sh gives it twice the test time.
+if [ -n "$SHIM_ASAN_RT" ]; then
+	wrk_run small.bin --timeout 5s
+else
+	wrk_run small.bin
+fi
 wrk_run big.bin --timeout 30s
 
 alive "$NPID" || fail "nginx died during the load"
