@@ -33,17 +33,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "shimcheck.h"
+
 extern char **environ;
 
-#define CHECK(c, ...)                                                          \
-	do {                                                                   \
-		if (!(c)) {                                                    \
-			fprintf(stderr, "FAIL line %d: ", __LINE__);           \
-			fprintf(stderr, __VA_ARGS__);                          \
-			fprintf(stderr, " (errno %s)\n", strerror(errno));     \
-			exit(1);                                               \
-		}                                                              \
-	} while (0)
 
 static struct sockaddr_in ex_addr(const char *ip, const char *port)
 {

@@ -24,15 +24,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define CHECK(c, ...)                                                          \
-	do {                                                                   \
-		if (!(c)) {                                                    \
-			fprintf(stderr, "FAIL line %d: ", __LINE__);           \
-			fprintf(stderr, __VA_ARGS__);                          \
-			fprintf(stderr, " (errno %s)\n", strerror(errno));     \
-			exit(1);                                               \
-		}                                                              \
-	} while (0)
+#include "shimcheck.h"
+
 
 #define REC_MAGIC 0x31434552u /* "REC1" */
 #define REC_MAX 20000u

@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "shimcheck.h"
+
 #ifndef SIOCINQ
 #define SIOCINQ FIONREAD
 #endif
@@ -33,16 +35,6 @@
 #define SIOCOUTQNSD 0x894B
 #endif
 
-#define CHECK(c, ...)                                                          \
-	do {                                                                   \
-		if (!(c)) {                                                    \
-			int e_ = errno;                                        \
-			fprintf(stderr, "FAIL line %d: ", __LINE__);           \
-			fprintf(stderr, __VA_ARGS__);                          \
-			fprintf(stderr, " (errno %s)\n", strerror(e_));        \
-			exit(1);                                               \
-		}                                                              \
-	} while (0)
 
 static struct sockaddr_in peer;
 static int port;

@@ -16,15 +16,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define CHECK(c, ...)                                                          \
-	do {                                                                   \
-		if (!(c)) {                                                    \
-			fprintf(stderr, "FAIL line %d: ", __LINE__);           \
-			fprintf(stderr, __VA_ARGS__);                          \
-			fprintf(stderr, " (errno %s)\n", strerror(errno));     \
-			exit(1);                                               \
-		}                                                              \
-	} while (0)
+#include "shimcheck.h"
+
 
 static void echo_roundtrip(int c, const char *msg)
 {
