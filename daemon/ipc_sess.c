@@ -135,7 +135,7 @@ static int ipc_sess_socket(struct ipc_sess *ss, const struct ipc_msg *m, const u
 		return ipc_send(ss->src.fd, IPC_SOCKET, IPC_F_REPLY, m->seq, -EPROTONOSUPPORT,
 				NULL, 0, NULL, 0);
 	type = req.type == 1 ? US_SOCK_STREAM : US_SOCK_DGRAM;
-	r = ipc_sock_new(ss, type, NULL, &is, &pfd, &mfd);
+	r = ipc_sock_new(ss, type, NULL, NULL, &is, &pfd, &mfd);
 	if (r < 0) {
 		log_verbose("ipc: socket for pid %ld failed: %s", (long)ss->pid, strerror(-r));
 		return ipc_send(ss->src.fd, IPC_SOCKET, IPC_F_REPLY, m->seq, r, NULL, 0, NULL, 0);
@@ -310,5 +310,7 @@ void ipc_report(report_line_fn fn, void *ctx)
 	IPC_LINE("emfile", ip->emfile);
 	IPC_LINE("drop_bad_rx_index", ip->bad_rx_index);
 	IPC_LINE("drop_bad_tx_index", ip->bad_tx_index);
+	IPC_LINE("pool_slots", ip->pool_slots);
+	IPC_LINE("pool_reused", ip->pool_reused);
 #undef IPC_LINE
 }

@@ -49,6 +49,9 @@ struct ipc {
 	/* impossible shared indices (the socket is dropped): rx_tail moved
 	 * outside [tail, head], tx_head beyond the free send ring */
 	uint64_t bad_rx_index, bad_tx_index;
+	/* pooled shared memory (ipc_sock.h): slots held now, taken again */
+	unsigned pool_slots;
+	uint64_t pool_reused;
 };
 
 extern struct ipc *ipc_state;

@@ -21,7 +21,12 @@
 #include "log.h"
 #include "ustackd.h"
 
-#define IPC_SOCK_BATCH 32 /* messages handled per wakeup */
+/* Messages handled per wakeup.  One: a socket channel rarely holds more
+ * (at most one doorbell per ring is in flight, requests wait for their
+ * replies), and the epoll set is level-triggered, so whatever is left
+ * comes back in the next round; reading on until EAGAIN cost every
+ * message a second recvmsg (4 per short connection under nginx). */
+#define IPC_SOCK_BATCH 1
 #define IPC_RXBUF (sizeof(struct ipc_msg) + IPC_MAX_PAYLOAD)
 
 static uint8_t ipc_rxbuf[IPC_RXBUF];
@@ -77,6 +82,17 @@ static int ipc_sock_sync(struct ipc_sock *is, uint64_t now)
 	return 0;
 }
 
+/* Should the program's next read ring the doorbell?  When a quarter of
+ * the ring or more is unread the window is shrinking; below that a read
+ * changes no window worth announcing. */
+static bool ipc_rx_doorbell_wanted(struct ipc_sock *is)
+{
+	struct us_ring_state rs;
+
+	return us_ring_state(is->so, &rs) < 0 || rs.rx_size != is->rx_size ||
+	       rs.rx_head - rs.rx_tail >= is->rx_size / 4;
+}
+
 /* Publish indices and readiness; wake the program if it waits for them. */
 static void ipc_sock_publish(struct ipc_sock *is)
 {
@@ -97,9 +113,13 @@ static void ipc_sock_publish(struct ipc_sock *is)
 		}
 	}
 	SHM_STORE(sh->events, ev);
-	/* Ask for a doorbell on the program's next ring move; the program
-	 * publishes its index, then exchanges this flag (both seq_cst). */
+	/* Ask for a doorbell on the program's next send, and on its next
+	 * receive when the ring is a quarter full or more (shim/ipc.h); the
+	 * program publishes its index, then exchanges the flag (seq_cst). */
 	__atomic_store_n(&sh->want_doorbell, 1u, __ATOMIC_SEQ_CST);
+	if (is->type == US_SOCK_STREAM)
+		__atomic_store_n(&sh->want_rx_doorbell, ipc_rx_doorbell_wanted(is) ? 1u : 0u,
+				 __ATOMIC_SEQ_CST);
 	/* An index the program moved after our sync read it, but before the
 	 * store above, came with no doorbell (its exchange saw 0): look once
 	 * more, after the store (Dekker: either we see the move here or the
@@ -178,6 +198,74 @@ static void ipc_sock_notify(void *ctx, struct us_sock *so, unsigned events)
 
 /* ---- creation and teardown ---------------------------------------------- */
 
+/* ---- pooled shared memory (shim/ipc.h) ------------------------------------- */
+
+static void ipc_slot_free(const struct ipc_pool_slot *sl)
+{
+	munmap(sl->map, sl->map_len);
+	close(sl->memfd);
+}
+
+static void ipc_pool_put(struct ipc_pool *pool)
+{
+	if (--pool->refs)
+		return;
+	for (unsigned i = 0; i < pool->n; i++)
+		ipc_slot_free(&pool->slot[i]);
+	ipc_state->pool_slots -= pool->n;
+	free(pool);
+}
+
+/* A listener closes: its pool keeps nothing more. */
+static void ipc_pool_close(struct ipc_pool *pool)
+{
+	for (unsigned i = 0; i < pool->n; i++)
+		ipc_slot_free(&pool->slot[i]);
+	ipc_state->pool_slots -= pool->n;
+	pool->n = 0;
+	pool->listener_gone = true;
+	ipc_pool_put(pool);
+}
+
+/* Memory of the sizes wanted, header zeroed, or false. */
+static bool ipc_pool_take(struct ipc_pool *pool, struct ipc_sock *is, int *memfd_out)
+{
+	for (unsigned i = pool->n; i-- > 0;) {
+		struct ipc_pool_slot *sl = &pool->slot[i];
+
+		if (sl->rx_size != is->rx_size || sl->tx_size != is->tx_size)
+			continue;
+		is->map = sl->map;
+		is->map_len = sl->map_len;
+		is->shm = (struct ipc_shm *)sl->map;
+		memset(is->map, 0, IPC_SHM_HDR);
+		*memfd_out = sl->memfd;
+		pool->slot[i] = pool->slot[--pool->n];
+		ipc_state->pool_slots--;
+		ipc_state->pool_reused++;
+		return true;
+	}
+	return false;
+}
+
+/* The socket is gone and the stack no longer uses its rings: keep the
+ * memory for the listener's next connection when that is safe and cheap
+ * (at most a quarter of each ring was written, so few pages are resident). */
+static bool ipc_pool_keep(struct ipc_sock *is, const struct us_ring_state *rs)
+{
+	struct ipc_pool *pool = is->pool;
+
+	if (!pool || !is->pooled || pool->listener_gone || pool->n >= IPC_POOL_MAX ||
+	    ipc_state->pool_slots >= IPC_POOL_TOTAL || !rs ||
+	    rs->rx_head - is->rx_start > is->rx_size / 4 ||
+	    rs->tx_head - is->tx_start > is->tx_size / 4)
+		return false;
+	pool->slot[pool->n++] = (struct ipc_pool_slot){ is->memfd, is->map, is->map_len,
+							is->rx_size, is->tx_size };
+	ipc_state->pool_slots++;
+	return true;
+}
+
 static int ipc_map(struct ipc_sock *is, int *memfd_out)
 {
 	size_t len = IPC_SHM_HDR + (size_t)is->rx_size + is->tx_size;
@@ -223,15 +311,27 @@ static void ipc_sock_free(struct ipc_sock *is)
 		close(is->src.fd);
 		is->src.fd = -1;
 	}
+	struct us_ring_state rs;
+	bool have_rs = is->so && is->type == US_SOCK_STREAM && us_ring_state(is->so, &rs) == 0 &&
+		       rs.rx_size == is->rx_size && rs.tx_size == is->tx_size;
+
 	if (is->so) {
 		us_sock_set_notify(is->so, NULL, NULL);
 		us_close(is->so, clock_now_us());
 		is->so = NULL;
 	}
-	if (is->map)
+	/* After us_close the stack has its own copy of what it still sends. */
+	if (is->map && !ipc_pool_keep(is, have_rs ? &rs : NULL)) {
 		munmap(is->map, is->map_len);
-	if (is->memfd >= 0)
-		close(is->memfd);
+		if (is->memfd >= 0)
+			close(is->memfd);
+	}
+	if (is->pool) {
+		if (is->pool_owner)
+			ipc_pool_close(is->pool);
+		else
+			ipc_pool_put(is->pool);
+	}
 	ipc_sock_unlink(is);
 	ipc_state->socks_closed++;
 	ipc_sess_put(ss);
@@ -289,7 +389,7 @@ static bool so_state_connected(struct us_sock *so)
 }
 
 int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so,
-		 struct ipc_sock **out, int *prog_fd, int *memfd)
+		 struct ipc_pool *pool, struct ipc_sock **out, int *prog_fd, int *memfd)
 {
 	struct ipc *ip = ipc_state;
 	struct ipc_sock *is;
@@ -324,7 +424,8 @@ int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so
 			goto fail_is;
 		}
 	}
-	if ((err = ipc_map(is, &mfd)) < 0)
+	if (!(pool && type == US_SOCK_STREAM && ipc_pool_take(pool, is, &mfd)) &&
+	    (err = ipc_map(is, &mfd)) < 0)
 		goto fail_is;
 	if (type == US_SOCK_STREAM) {
 		uint8_t *rx = is->map + IPC_SHM_HDR, *tx = rx + is->rx_size;
@@ -332,8 +433,8 @@ int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so
 		if ((err = us_sock_attach_rings(so, rx, is->rx_size, tx, is->tx_size)) < 0)
 			goto fail_is;
 		if (us_ring_state(so, &rs) == 0) {
-			is->shm->rx_tail = is->seen_rx_tail = rs.rx_tail;
-			is->shm->tx_head = is->seen_tx_head = rs.tx_head;
+			is->shm->rx_tail = is->seen_rx_tail = is->rx_start = rs.rx_tail;
+			is->shm->tx_head = is->seen_tx_head = is->tx_start = rs.tx_head;
 		}
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -354,6 +455,11 @@ int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so
 	LIST_INSERT_HEAD(&ip->socks, is, link);
 	ip->nsocks++;
 	ip->socks_opened++;
+	if (pool && type == US_SOCK_STREAM) {
+		is->pool = pool;
+		pool->refs++;
+		is->pooled = true;
+	}
 	us_sock_set_notify(so, ipc_sock_notify, is);
 	ipc_sock_publish(is);
 	if (type == US_SOCK_STREAM && so_state_connected(so))
@@ -430,7 +536,11 @@ static int ipc_do_accept(struct ipc_sock *is, const struct ipc_msg *m, uint64_t 
 	r = us_accept(is->so, &cso, &peer, now);
 	if (r < 0)
 		return ipc_reply(is, m, r, NULL, 0, NULL, 0);
-	r = ipc_sock_new(is->sess, US_SOCK_STREAM, cso, &cis, &pfd, &mfd);
+	if (!is->pool && (is->pool = calloc(1, sizeof *is->pool)) != NULL) {
+		is->pool->refs = 1;
+		is->pool_owner = true;
+	}
+	r = ipc_sock_new(is->sess, US_SOCK_STREAM, cso, is->pool, &cis, &pfd, &mfd);
 	if (r < 0) {
 		log_verbose("ipc: accept for pid %ld failed: %s", (long)is->sess->pid,
 			    strerror(-r));
@@ -443,6 +553,7 @@ static int ipc_do_accept(struct ipc_sock *is, const struct ipc_msg *m, uint64_t 
 	si.tx_size = cis->tx_size;
 	si.peer.ip = peer.ip;
 	si.peer.port = peer.port;
+	si.flags = cis->pooled ? IPC_SI_POOLED : 0;
 	int fds[2] = { pfd, mfd };
 	r = ipc_reply(is, m, 0, &si, sizeof si, fds, 2);
 	close(pfd); /* mfd stays with cis (IPC_ATTACH) */
@@ -505,6 +616,10 @@ static int ipc_do_attach(struct ipc_sock *is, const struct ipc_msg *m)
 		return -EBADMSG;
 	if (is->memfd < 0 || !is->so)
 		return ipc_reply(is, m, -EBADF, NULL, 0, NULL, 0);
+	/* Another process image maps this memory now: it must not serve a
+	 * later connection (shim/ipc.h, "Pooled shared memory"). */
+	if (!is->pool_owner)
+		is->pooled = false;
 	memset(&at, 0, sizeof at);
 	at.si.sock_id = is->id;
 	at.si.type = is->type == US_SOCK_STREAM ? 1 : 2;
@@ -595,6 +710,13 @@ static int ipc_sock_request(struct ipc_sock *is, struct ipc_msg *m, uint8_t *pl,
 		if (m->len != sizeof o)
 			return -EBADMSG;
 		memcpy(&o, pl, sizeof o);
+		if (m->flags & IPC_F_NOREPLY) { /* shim/ipc.h */
+			if (m->type != IPC_SETOPT || is->type != US_SOCK_STREAM ||
+			    (o.opt != US_TCP_NODELAY && o.opt != US_TCP_CORK))
+				return -EBADMSG;
+			(void)us_setsockopt(is->so, (enum us_sockopt)o.opt, o.val);
+			return 0;
+		}
 		if (o.opt < US_SO_RCVBUF || o.opt >= US_SOCKOPT_COUNT)
 			return ipc_reply(is, m, -ENOPROTOOPT, NULL, 0, NULL, 0);
 		if (m->type == IPC_SETOPT) {

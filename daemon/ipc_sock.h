@@ -10,6 +10,23 @@
 #include "ustack.h"
 
 #define IPC_RING_DEFAULT (256u * 1024)
+#define IPC_POOL_MAX 32    /* pooled memfds per listener (shim/ipc.h) */
+#define IPC_POOL_TOTAL 512 /* ... in all */
+
+/* Shared memory of closed sockets accepted from one listener, kept for
+ * its next connections (shim/ipc.h, "Pooled shared memory"). */
+struct ipc_pool_slot {
+	int memfd;
+	uint8_t *map;
+	size_t map_len;
+	uint32_t rx_size, tx_size;
+};
+struct ipc_pool {
+	unsigned refs;      /* the listener (while open) + sockets from it */
+	bool listener_gone; /* slots freed from now on, none kept */
+	unsigned n;
+	struct ipc_pool_slot slot[IPC_POOL_MAX];
+};
 
 struct ipc_sock {
 	struct loop_source src; /* daemon's end of the socket channel; -1 when lingering */
@@ -24,6 +41,11 @@ struct ipc_sock {
 	uint32_t rx_size, tx_size; /* private copies: never read back from shm */
 	uint32_t seen_rx_tail, seen_tx_head; /* the program's indices at the last sync */
 	int memfd;     /* kept for IPC_ATTACH (adoption by a new process image) */
+	struct ipc_pool *pool; /* a listener's pool, or the one this socket's
+				* memory returns to (accepted sockets) */
+	bool pool_owner; /* `pool` is this listener's own */
+	bool pooled;   /* may return to `pool` (not handed on by IPC_ATTACH) */
+	uint32_t rx_start, tx_start; /* ring indices at creation */
 	bool was_connected; /* reached ESTABLISHED (connect or accept) */
 	bool shut_rd, shut_wr; /* IPC_SHUTDOWN that succeeded */
 	bool lingering; /* program gone; finishing the connection */
@@ -34,12 +56,13 @@ struct ipc_sock {
 };
 
 /* Create a socket for session ss: a new stack socket (so == NULL) of the
- * given type, or an accepted one (rings of its current sizes).  On success
+ * given type, or an accepted one (rings of its current sizes; memory from `pool` when it has some
+ * of those sizes, and it returns there when the socket is freed).  On success
  * *prog_fd and *memfd are the program's ends (the caller sends and closes
  * them; the memfd stays open here too, for IPC_ATTACH).  On failure an
  * accepted `so` is closed. */
 int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so,
-		 struct ipc_sock **out, int *prog_fd, int *memfd);
+		 struct ipc_pool *pool, struct ipc_sock **out, int *prog_fd, int *memfd);
 /* Close the stack socket and free everything (daemon shutdown). */
 void ipc_sock_destroy(struct ipc_sock *is);
 

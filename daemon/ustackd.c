@@ -2,6 +2,7 @@
  * device, create the stack, open the control socket and services, detach
  * unless --foreground, run the event loop, and tear everything down. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,16 @@ int main(int argc, char **argv)
 	int status = 1, err;
 	bool loop_ready = false;
 
+	/* Connections come and go by the thousand per second: keep freed heap
+	 * instead of trimming it back to the kernel after every close, or each
+	 * new connection's small orphan ring re-faults fresh pages (measured:
+	 * 8% of ustackd's time under nginx with Connection: close).  Pages
+	 * never written cost no memory either way. */
+	mallopt(M_TRIM_THRESHOLD, 32 << 20);
+	mallopt(M_TOP_PAD, 4 << 20);
+	/* Likewise a connection's first 256 KiB rings (handed over to shared
+	 * memory at accept) come from the heap, not an mmap/munmap each. */
+	mallopt(M_MMAP_THRESHOLD, 4 << 20);
 	ud = calloc(1, sizeof *ud);
 	if (!ud) {
 		fprintf(stderr, "ustackd: out of memory\n");

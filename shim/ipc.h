@@ -41,10 +41,14 @@
  *   ustackd receive: the stack writes into the rx ring; ustackd publishes
  *                    rx_head and the readiness bits.
  *   program recv():  copy out from rx_tail, publish rx_tail; if the daemon
- *                    asked (want_doorbell: the window was small), send
- *                    IPC_DOORBELL so ustackd can us_rx_consume() and open
- *                    the window.
- * want_doorbell has two writers on purpose: ustackd sets it after each
+ *                    asked (want_rx_doorbell: a quarter of the ring or
+ *                    more was unread, so the window is getting small),
+ *                    send IPC_DOORBELL so ustackd can us_rx_consume() and
+ *                    open the window.  Below that, reads ring nothing: a
+ *                    request of a few hundred bytes read from a 256 KiB
+ *                    ring changes no window worth announcing, and
+ *                    ustackd takes the new rx_tail at its next sync.
+ * want_doorbell and want_rx_doorbell have two writers on purpose: ustackd sets it after each
  * sync; the program publishes its index, then atomically exchanges the
  * flag with 0 and rings only if it was set - at most one doorbell in
  * flight, and no update is lost.
@@ -82,6 +86,20 @@
  * the rings as for a new socket.  Any other fd is remembered as "not
  * ours" until the shim sees that number closed or reused (close, dup2,
  * dup3, close_range, fds received with SCM_RIGHTS).
+ * Pooled shared memory: creating, sealing, mapping and unmapping a memfd
+ * (and faulting in its fresh pages) on both sides cost a short connection
+ * more than the rest of its life (nginx with Connection: close).  So the
+ * memfd of a socket accepted from a listener goes back to that listener's
+ * pool when the socket is gone, and the next connection accepted from
+ * the same listener gets it again, header zeroed (its rings keep stale
+ * bytes of an earlier connection of the same listener).  IPC_SI_POOLED in
+ * the accept reply tells the shim to keep the mapping when it closes the
+ * socket (a small cache keyed by the memfd's inode) and to reuse it when
+ * the same memfd comes back.  Who can see a pooled memfd: only processes
+ * that share the listener (they accept each other's connections anyway).
+ * A socket handed to another process image (IPC_ATTACH) never returns to
+ * the pool, nor does one that moved more than a quarter of a ring (its
+ * pages stay resident while pooled), and a pool holds IPC_POOL_MAX.
  * Readiness: ustackd keeps `events` (US_EV_* bits) current.  A program
  * about to block stores the bits it waits for in `want` (seq_cst), then
  * re-reads `events`; if still not ready it waits for its fd to become
@@ -97,7 +115,7 @@
 #include <stdint.h>
 
 #define IPC_MAGIC 0x4b545355u /* "USTK" little-endian */
-#define IPC_VERSION 1
+#define IPC_VERSION 2
 #define IPC_MAX_PAYLOAD 65600u /* a UDP datagram and its header */
 #define IPC_SHM_HDR 4096u
 #define IPC_RING_MIN 4096u
@@ -127,6 +145,12 @@ enum ipc_type {
 };
 
 #define IPC_F_REPLY 0x1u
+/* A request that wants no reply: only IPC_SETOPT of TCP_NODELAY and
+ * TCP_CORK on stream sockets, options that cannot fail on a socket that
+ * exists (Linux also takes them on a reset connection).  It saves the
+ * caller a round trip on every accepted connection (nginx sets
+ * TCP_NODELAY on each); ustackd drops a socket that sends it otherwise. */
+#define IPC_F_NOREPLY 0x2u
 
 struct ipc_msg {
 	uint32_t magic;
@@ -154,12 +178,17 @@ struct ipc_addr {
 	uint16_t reserved;
 };
 
+#define IPC_SI_POOLED 0x1u /* this memfd may come back for a later
+			    * connection of the same listener: keep the
+			    * mapping after close (see "Pooled shared memory") */
 struct ipc_sockinfo {
 	uint32_t sock_id;
 	uint32_t type;
 	uint32_t rx_size;  /* ring sizes (0 for datagram sockets) */
 	uint32_t tx_size;
 	struct ipc_addr peer; /* IPC_ACCEPT */
+	uint32_t flags;    /* IPC_SI_* */
+	uint32_t reserved;
 };
 
 /* IPC_ATTACH reply: the socket as a new process image must see it. */
@@ -203,8 +232,9 @@ struct ipc_shm {
 	uint32_t tx_tail;      /* bytes the stack took from the tx ring (acked) */
 	uint32_t events;       /* US_EV_* readiness */
 	uint32_t state;        /* enum us_tcp_state (stream) */
-	uint32_t want_doorbell; /* 1: ring a doorbell after the next recv/send */
-	uint32_t daemon_pad[11];
+	uint32_t want_doorbell; /* 1: ring a doorbell after the next send */
+	uint32_t want_rx_doorbell; /* 1: ... after the next recv */
+	uint32_t daemon_pad[10];
 	/* written by the program */
 	uint32_t rx_tail;      /* bytes the program consumed */
 	uint32_t tx_head;      /* bytes the program produced */

@@ -75,11 +75,15 @@ struct shim_sock {
 	uint8_t *rx, *tx;
 	uint32_t rx_size, tx_size; /* private: never read back from shm */
 	size_t map_len;
+	bool pooled;      /* IPC_SI_POOLED: keep the mapping after close */
+	dev_t shm_dev;    /* the memfd's identity, for the mapping cache */
+	ino_t shm_ino;
 	pthread_mutex_t req_lock, rx_lock, tx_lock;
 	uint32_t seq;
 	int nonblock;  /* O_NONBLOCK of the open file (atomic) */
 	bool listening, connected, connecting, shut_rd, shut_wr, dead;
 	bool reuseport;
+	bool nospace;      /* a send found the ring full (atomic; EPOLLET OUT) */
 	int rcvtimeo_ms, sndtimeo_ms; /* -1: none */
 	int rcvlowat;      /* SO_RCVLOWAT; 0 = unset (1) */
 	int defer_accept;  /* TCP_DEFER_ACCEPT as Linux reports it (seconds) */
@@ -127,6 +131,11 @@ void shim_fd_ep_clear(int fd);
 /* ---- shim_ipc.c: control connection, requests, waits ---- */
 /* A new socket from ustackd: returns the program's fd or negative errno. */
 int shim_ipc_socket(int type, int flags);
+/* The last reference to s's mapping is gone: unmap it, or keep it in a
+ * small cache when ustackd may send the same memfd again (pooled). */
+void shim_map_release(struct shim_sock *s);
+/* In a fork child: the cache's lock may have been held by another thread. */
+void shim_map_after_fork(void);
 /* Map a received memfd and build the object; closes memfd. */
 struct shim_sock *shim_sock_from(int type, const struct ipc_sockinfo *si, int memfd, int *err);
 /* One request on a socket channel.  req/rep are the payload; rep_len gets
@@ -134,6 +143,8 @@ struct shim_sock *shim_sock_from(int type, const struct ipc_sockinfo *si, int me
  * Returns the reply status (>= 0) or a negative errno. */
 int shim_req(int fd, struct shim_sock *s, uint16_t type, const struct iovec *req, int nreq,
 	     const struct iovec *rep, int nrep, size_t *rep_len, int *fds);
+/* A request that wants no reply (IPC_F_NOREPLY, see ipc.h). */
+int shim_send_noreply(int fd, struct shim_sock *s, uint16_t type, const void *req, uint32_t len);
 int shim_req_simple(int fd, struct shim_sock *s, uint16_t type, const void *req, uint32_t len,
 		    void *rep, size_t rep_cap);
 /* Readiness (poll bits) from the shared header and the rings. */
@@ -149,7 +160,7 @@ void shim_drain(int fd, struct shim_sock *s);
 /* The socket channel hung up: ustackd is gone (one stderr line per process). */
 void shim_mark_dead(struct shim_sock *s);
 /* Ring the doorbell if ustackd asked for it. */
-void shim_doorbell(int fd, struct shim_sock *s);
+void shim_doorbell(int fd, struct shim_sock *s, bool rx);
 /* Is the control fd ours?  (close/dup2 of it by the program) */
 void shim_ipc_fd_closed(int fd);
 bool shim_ipc_is_ctl(int fd);

@@ -102,7 +102,7 @@ void shim_sock_unref(struct shim_sock *s)
 {
 	if (__atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
-	munmap(s->shm, s->map_len);
+	shim_map_release(s);
 	pthread_mutex_destroy(&s->req_lock);
 	pthread_mutex_destroy(&s->rx_lock);
 	pthread_mutex_destroy(&s->tx_lock);

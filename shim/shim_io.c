@@ -151,7 +151,7 @@ ssize_t shim_stream_recv(int fd, struct shim_sock *s, const struct iovec *iov, i
 			got += k;
 			if (!(flags & MSG_PEEK)) {
 				__atomic_store_n(&sh->rx_tail, tail + (uint32_t)k, __ATOMIC_SEQ_CST);
-				shim_doorbell(fd, s);
+				shim_doorbell(fd, s, true);
 			}
 			if (got >= target || (flags & MSG_PEEK)) {
 				ret = (ssize_t)got;
@@ -275,7 +275,7 @@ ssize_t shim_stream_send(int fd, struct shim_sock *s, const struct iovec *iov, i
 			size_t k = space < len - sent ? space : len - sent;
 			shim_iov_to_ring(s->tx, s->tx_size, head, k, iov, n, sent);
 			__atomic_store_n(&sh->tx_head, head + (uint32_t)k, __ATOMIC_SEQ_CST);
-			shim_doorbell(fd, s);
+			shim_doorbell(fd, s, false);
 			sent += k;
 			if (sent == len) {
 				ret = (ssize_t)sent;
@@ -283,6 +283,9 @@ ssize_t shim_stream_send(int fd, struct shim_sock *s, const struct iovec *iov, i
 			}
 			continue;
 		}
+		/* The ring is full: the next space freed is an EPOLLET edge
+		 * (Linux's SOCK_NOSPACE, shim_epoll.c). */
+		__atomic_store_n(&s->nospace, true, __ATOMIC_RELEASE);
 		if (shim_nonblock(s, flags)) {
 			ret = sent ? (ssize_t)sent : -EAGAIN;
 			goto out;

@@ -4,6 +4,7 @@
  * from the shared header, wake-up waits and doorbells.  What comes from
  * ustackd is checked too: sizes, lengths, indices. */
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,9 +58,10 @@ static const char *shim_socket_path(void)
 }
 
 /* Send a record and wait for its reply on a blocking-or-not fd. */
-static int shim_send_rec(int fd, uint16_t type, uint32_t seq, const struct iovec *pl, int npl)
+static int shim_send_rec_flags(int fd, uint16_t type, uint16_t flags, uint32_t seq,
+			       const struct iovec *pl, int npl)
 {
-	struct ipc_msg h = { .magic = IPC_MAGIC, .type = type, .seq = seq };
+	struct ipc_msg h = { .magic = IPC_MAGIC, .type = type, .flags = flags, .seq = seq };
 	struct iovec iov[8];
 	int n = 0;
 
@@ -84,6 +86,26 @@ static int shim_send_rec(int fd, uint16_t type, uint32_t seq, const struct iovec
 		}
 		return errno == EPIPE || errno == ECONNREFUSED ? -ECONNRESET : -errno;
 	}
+}
+
+static int shim_send_rec(int fd, uint16_t type, uint32_t seq, const struct iovec *pl, int npl)
+{
+	return shim_send_rec_flags(fd, type, 0, seq, pl, npl);
+}
+
+int shim_send_noreply(int fd, struct shim_sock *s, uint16_t type, const void *req, uint32_t len)
+{
+	struct iovec rq = { (void *)req, len };
+	int r;
+
+	if (__atomic_load_n(&s->dead, __ATOMIC_ACQUIRE))
+		return -ECONNRESET;
+	pthread_mutex_lock(&s->req_lock);
+	r = shim_send_rec_flags(fd, type, IPC_F_NOREPLY, ++s->seq, &rq, 1);
+	pthread_mutex_unlock(&s->req_lock);
+	if (r == -ECONNRESET)
+		shim_mark_dead(s);
+	return r;
 }
 
 /* Receive records until the reply of `type` arrives (IPC_WAKE and stray
@@ -214,11 +236,72 @@ static int shim_ctl_get(void)
 	return fd;
 }
 
+/* ---- mapping cache (ipc.h, "Pooled shared memory") ---------------------- */
+
+#define SHIM_MAP_CACHE 32
+struct shim_map_ent {
+	dev_t dev;
+	ino_t ino;
+	void *p;
+	size_t len;
+};
+static struct shim_map_ent shim_mc[SHIM_MAP_CACHE];
+static unsigned shim_mc_n;
+static int shim_mc_lock; /* a spin lock: held for a few loads and stores */
+
+static void shim_mc_take_lock(void)
+{
+	while (__atomic_exchange_n(&shim_mc_lock, 1, __ATOMIC_ACQUIRE))
+		sched_yield();
+}
+
+static void shim_mc_drop_lock(void) { __atomic_store_n(&shim_mc_lock, 0, __ATOMIC_RELEASE); }
+
+void shim_map_after_fork(void) { __atomic_store_n(&shim_mc_lock, 0, __ATOMIC_RELEASE); }
+
+/* The cached mapping of this memfd, removed from the cache, or NULL. */
+static void *shim_map_lookup(dev_t dev, ino_t ino, size_t len)
+{
+	void *p = NULL;
+
+	shim_mc_take_lock();
+	for (unsigned i = 0; i < shim_mc_n; i++) {
+		if (shim_mc[i].dev == dev && shim_mc[i].ino == ino && shim_mc[i].len == len) {
+			p = shim_mc[i].p;
+			shim_mc[i] = shim_mc[--shim_mc_n];
+			break;
+		}
+	}
+	shim_mc_drop_lock();
+	return p;
+}
+
+void shim_map_release(struct shim_sock *s)
+{
+	struct shim_map_ent old = { 0, 0, NULL, 0 };
+
+	if (!s->pooled || shim_in_vfork_child()) {
+		munmap(s->shm, s->map_len);
+		return;
+	}
+	shim_mc_take_lock();
+	if (shim_mc_n == SHIM_MAP_CACHE) { /* the oldest goes */
+		old = shim_mc[0];
+		memmove(&shim_mc[0], &shim_mc[1], sizeof shim_mc[0] * (SHIM_MAP_CACHE - 1));
+		shim_mc_n--;
+	}
+	shim_mc[shim_mc_n++] = (struct shim_map_ent){ s->shm_dev, s->shm_ino, s->shm, s->map_len };
+	shim_mc_drop_lock();
+	if (old.p)
+		munmap(old.p, old.len);
+}
+
 struct shim_sock *shim_sock_from(int type, const struct ipc_sockinfo *si, int memfd, int *err)
 {
 	struct shim_sock *s;
 	struct stat st;
 	size_t need = IPC_SHM_HDR;
+	void *p = NULL;
 
 	*err = -EPROTO;
 	if (type == SOCK_STREAM) {
@@ -235,7 +318,14 @@ struct shim_sock *shim_sock_from(int type, const struct ipc_sockinfo *si, int me
 		*err = -ENOMEM;
 		goto fail;
 	}
-	void *p = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	if (type == SOCK_STREAM && (si->flags & IPC_SI_POOLED)) {
+		s->pooled = true;
+		s->shm_dev = st.st_dev;
+		s->shm_ino = st.st_ino;
+		p = shim_map_lookup(st.st_dev, st.st_ino, need);
+	}
+	if (!p)
+		p = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
 	if (p == MAP_FAILED) {
 		*err = -errno;
 		free(s);
@@ -485,16 +575,18 @@ int shim_wait(int fd, struct shim_sock *s, int timeout_ms)
 	return 0;
 }
 
-void shim_doorbell(int fd, struct shim_sock *s)
+void shim_doorbell(int fd, struct shim_sock *s, bool rx)
 {
-	if (!__atomic_load_n(&s->shm->want_doorbell, __ATOMIC_SEQ_CST))
+	uint32_t *flag = rx ? &s->shm->want_rx_doorbell : &s->shm->want_doorbell;
+
+	if (!__atomic_load_n(flag, __ATOMIC_SEQ_CST))
 		return;
-	if (!__atomic_exchange_n(&s->shm->want_doorbell, 0u, __ATOMIC_SEQ_CST))
+	if (!__atomic_exchange_n(flag, 0u, __ATOMIC_SEQ_CST))
 		return;
 	struct ipc_msg h = { .magic = IPC_MAGIC, .type = IPC_DOORBELL };
 	/* Never blocks.  If it cannot go, the request stays asked for, so
 	 * the next ring move rings again (and ustackd, draining its full
 	 * queue, syncs anyway). */
 	if (shim_real.send(fd, &h, sizeof h, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno == EAGAIN)
-		__atomic_store_n(&s->shm->want_doorbell, 1u, __ATOMIC_SEQ_CST);
+		__atomic_store_n(flag, 1u, __ATOMIC_SEQ_CST);
 }

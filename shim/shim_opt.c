@@ -238,6 +238,12 @@ static int opt_set(int fd, struct shim_sock *s, int level, int name, const void 
 		return r;
 	if (opt == US_IP_TTL && v == -1)
 		v = 64; /* ip(7): -1 restores the default */
+	if (s->type == SOCK_STREAM && (opt == US_TCP_NODELAY || opt == US_TCP_CORK)) {
+		/* Cannot fail: no round trip (ipc.h, IPC_F_NOREPLY). */
+		struct ipc_opt o = { .opt = opt, .val = v };
+
+		return shim_send_noreply(fd, s, IPC_SETOPT, &o, sizeof o);
+	}
 	return opt_us_set(fd, s, opt, v);
 }
 

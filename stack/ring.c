@@ -49,6 +49,37 @@ int ring_resize(struct us_ring *r, uint32_t size)
 	return 0;
 }
 
+int ring_rehome(struct us_ring *r, uint32_t min_size)
+{
+	uint32_t used = ring_used(r);
+	uint32_t n = pow2_up(used > min_size ? used : min_size);
+	struct us_ring nr = *r;
+
+	nr.buf = malloc(n);
+	if (!nr.buf)
+		return -ENOMEM;
+	nr.size = n;
+	nr.mask = n - 1;
+	nr.owned = true;
+	/* Copy out of the old ring and into the new one, each in up to two
+	 * pieces: the bytes keep their indices, not their offsets. */
+	for (uint32_t done = 0; done < used;) {
+		uint32_t from = (r->tail + done) & r->mask, to = (r->tail + done) & nr.mask;
+		uint32_t len = used - done;
+
+		if (len > r->size - from)
+			len = r->size - from;
+		if (len > nr.size - to)
+			len = nr.size - to;
+		memcpy(nr.buf + to, r->buf + from, len);
+		done += len;
+	}
+	if (r->owned)
+		free(r->buf);
+	*r = nr;
+	return 0;
+}
+
 void ring_release(struct us_ring *r)
 {
 	if (r->owned)

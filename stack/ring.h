@@ -25,6 +25,9 @@ int ring_alloc(struct us_ring *r, uint32_t size);
 /* Resize an empty ring; -EBUSY if it holds data. */
 int ring_resize(struct us_ring *r, uint32_t size);
 void ring_release(struct us_ring *r);
+/* Move the ring's bytes [tail, head) into memory of its own of the
+ * smallest power of two >= max(used, min_size); indices stay as they are. */
+int ring_rehome(struct us_ring *r, uint32_t min_size);
 /* Copy `len` bytes in at head + off (off = 0: append) without moving head. */
 void ring_put_at(struct us_ring *r, uint32_t off, const void *src, uint32_t len);
 /* Copy `len` bytes out from tail + off without moving tail. */

@@ -321,20 +321,12 @@ static int tcp_rings_own(struct tcp_pcb *tp)
 {
 	struct us_ring *r = &tp->snd;
 
-	if (r->buf && !r->owned) {
-		uint8_t *mem = malloc(ring_used(r) ? r->size : TCP_BUF_MIN);
-
-		if (!mem)
-			return -ENOMEM;
-		if (ring_used(r)) {
-			memcpy(mem, r->buf, r->size);
-		} else {
-			r->size = TCP_BUF_MIN;
-			r->mask = r->size - 1;
-		}
-		r->buf = mem;
-		r->owned = true;
-	}
+	/* Only the bytes still to be sent or acknowledged move, into a ring
+	 * just big enough: copying (and allocating) the whole 256 KiB cost
+	 * every short connection (nginx, Connection: close) a fresh mmap and
+	 * 64 page faults. */
+	if (r->buf && !r->owned && ring_rehome(r, TCP_BUF_MIN) < 0)
+		return -ENOMEM;
 	r = &tp->rcv;
 	if (r->buf && !r->owned) {
 		uint8_t *mem = malloc(TCP_BUF_MIN);
@@ -619,20 +611,28 @@ int us_tx_commit(struct us_sock *so, size_t n, uint64_t now)
 	return 0;
 }
 
-static int tcp_ring_move(struct us_ring *r, uint8_t *mem, uint32_t size, uint32_t want_size)
+/* Move ring `r` onto `mem` (size bytes).  `keep` = bytes from the tail
+ * that hold data (received or queued bytes, and out-of-order data past the
+ * head); only those are copied, at the same positions (indices are stream
+ * offsets masked by the size).  Copying the whole 256 KiB ring of every
+ * accepted socket whose request had already arrived faulted in every page
+ * of the fresh shared memory and capped nginx at ~750 connections/s. */
+static int tcp_ring_move(struct us_ring *r, uint8_t *mem, uint32_t size, uint32_t keep)
 {
 	if (size == 0 || (size & (size - 1)) || size < TCP_BUF_MIN || size > TCP_BUF_MAX)
 		return -EINVAL;
 	if (r->buf) {
-		/* Same size: the bytes keep their positions. */
-		if (size != r->size && (ring_used(r) || want_size))
+		if (keep > r->size)
 			return -EINVAL;
-		/* Only a ring with bytes (or out-of-order data past its
-		 * head) is copied: a fresh socket's empty 256 KiB ring was
-		 * copied whole, twice per socket, which capped nginx at
-		 * ~450 connections/s. */
-		if (size == r->size && (ring_used(r) || want_size))
-			memcpy(mem, r->buf, size);
+		/* Same size: the bytes keep their positions. */
+		if (size != r->size && keep)
+			return -EINVAL;
+		if (keep) {
+			uint32_t at = r->tail & r->mask;
+			uint32_t first = keep < r->size - at ? keep : r->size - at;
+			memcpy(mem + at, r->buf + at, first);
+			memcpy(mem, r->buf, keep - first);
+		}
 		if (r->owned)
 			free(r->buf);
 	} else {
@@ -649,15 +649,22 @@ int us_sock_attach_rings(struct us_sock *so, uint8_t *rx, uint32_t rx_size, uint
 			 uint32_t tx_size)
 {
 	struct tcp_pcb *tp = so->tcp;
+	uint32_t keep;
 	int r;
 
 	if (so->type != US_SOCK_STREAM || !tp)
 		return -EOPNOTSUPP;
 	/* Out-of-order data lives in the receive ring past its head, so a
 	 * ring with content is only moved to one of the same size. */
-	if ((r = tcp_ring_move(&tp->rcv, rx, rx_size, tp->rcv.buf && (ring_used(&tp->rcv) || tp->nooo))) < 0)
+	keep = tp->rcv.buf ? ring_used(&tp->rcv) : 0;
+	for (unsigned i = 0; tp->rcv.buf && i < tp->nooo; i++) {
+		uint32_t ext = ring_used(&tp->rcv) + (tp->ooo[i].end - tp->rcv_nxt);
+		if (ext > keep)
+			keep = ext;
+	}
+	if ((r = tcp_ring_move(&tp->rcv, rx, rx_size, keep)) < 0)
 		return r;
-	if ((r = tcp_ring_move(&tp->snd, tx, tx_size, 0)) < 0)
+	if ((r = tcp_ring_move(&tp->snd, tx, tx_size, tp->snd.buf ? ring_used(&tp->snd) : 0)) < 0)
 		return r;
 	so->rcvbuf = rx_size;
 	so->sndbuf = tx_size;

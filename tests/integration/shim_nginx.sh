@@ -81,6 +81,20 @@ ns timeout 30 curl -sS -f -r 1000000-1999999 -o "$T_TMP/range" "http://$STACK_IP
 	fail "range request: sha256 differs (sendfile at an offset)"
 ok "keep-alive big+small and a range request (sendfile at an offset) byte-exact"
 
+# 1b. short connections: the shared memory of a closed accepted socket
+# goes back to the listener's pool and serves the next connection (shim/
+# ipc.h, "Pooled shared memory"); every answer is still byte-exact.
+r0=$(ipc_ctr pool_reused)
+for ((i = 0; i < 20; i++)); do
+	ns timeout 10 curl -sS -f -H 'Connection: close' -o "$T_TMP/short" \
+		"http://$STACK_IP:$PORT/small.bin" || fail "short connection $i failed"
+	[ "$(sha256sum <"$T_TMP/short" | cut -d' ' -f1)" = "$want_small" ] ||
+		fail "short connection $i: sha256 differs"
+done
+r1=$(ipc_ctr pool_reused)
+[ $((r1 - r0)) -ge 10 ] || fail "20 short connections reused pooled memory only $((r1 - r0)) times"
+ok "20 short connections byte-exact, $((r1 - r0)) of them on pooled shared memory"
+
 # 2. wrk: 100 connections, 10 s, no socket errors, no non-2xx.  On the
 # 10 MiB file 100 parallel downloads share the link, so one takes seconds:
 # wrk's 2 s default would count those as timeouts; 30 s does not.
@@ -128,7 +142,8 @@ wait "$NPID" || rc=$?
 forget_pid "$NPID"
 [ "$rc" -eq 0 ] || fail "nginx exited with status $rc"
 wait_ipc_socks 0 10
-ok "nginx stopped (status 0); every IPC socket released"
+[ "$(ipc_ctr pool_slots)" -eq 0 ] || fail "the listener is closed but $(ipc_ctr pool_slots) pooled memfds remain"
+ok "nginx stopped (status 0); every IPC socket and pooled memfd released"
 [ "$(ipc_ctr bad_msgs)" -eq 0 ] || fail "ipc_bad_msgs is not 0"
 assert_alive
 stop_daemon

@@ -1,0 +1,214 @@
+/* test_sim_rings.c - a stream socket's buffers moved to memory of the
+ * caller's (us_sock_attach_rings, what ustackd does at accept with the
+ * program's shared rings) and back to the stack's own at close: only the
+ * bytes that hold data are copied, and every byte still arrives in order,
+ * including out-of-order data past the receive head and rings whose data
+ * wraps around the end. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "netsim.h"
+#include "simcheck.h"
+#include "tcpscript.h"
+
+static struct netsim sim;
+
+/* While `drop_first`: the first data segment A sends from then on is
+ * dropped, and so is every retransmission of it.  While `hold_b`: every
+ * frame B sends is dropped. */
+static bool drop_first, drop_armed, hold_b;
+static uint32_t drop_seq;
+static bool tap(void *ctx, int from, uint8_t *f, size_t len)
+{
+	struct tcp_hdr th;
+	const uint8_t *p;
+	size_t plen;
+	uint32_t src, dst;
+
+	(void)ctx;
+	if (from == SIM_B)
+		return !hold_b;
+	if (!tcpt_parse_frame(&sim, f, len, &src, &dst, &th, &p, &plen) || plen == 0)
+		return true;
+	if (!drop_first)
+		return true;
+	if (!drop_armed) {
+		drop_armed = true;
+		drop_seq = th.seq;
+	}
+	return th.seq != drop_seq;
+}
+
+static void setup(void)
+{
+	sim_init(&sim, US_LINK_ETHER, 1500, 7);
+	sim.tap = tap;
+	drop_first = drop_armed = hold_b = false;
+}
+static void teardown(void) { sim.tap = NULL; sim_free(&sim); }
+
+static void send_pat(struct us_sock *so, uint64_t seed, uint64_t off, size_t len)
+{
+	uint8_t buf[8192];
+
+	ck_assert_uint_le(len, sizeof buf);
+	pat_fill(seed, off, buf, len);
+	ck_assert_int_eq(us_send(so, buf, len, 0, sim.now), (ssize_t)len);
+}
+
+/* Read exactly len bytes (running the simulation as needed) and check
+ * them against the pattern. */
+static void recv_pat(struct us_sock *so, uint64_t seed, uint64_t off, size_t len)
+{
+	uint8_t buf[8192];
+	size_t got = 0;
+
+	ck_assert_uint_le(len, sizeof buf);
+	for (int i = 0; i < 20000 && got < len; i++) {
+		ssize_t n = us_recv(so, buf + got, len - got, 0, sim.now);
+
+		if (n > 0)
+			got += (size_t)n;
+		else
+			sim_run(&sim, 1000);
+	}
+	ck_assert_uint_eq(got, len);
+	ck_assert_int_eq(pat_check(seed, off, buf, len), -1);
+}
+
+/* A 4 KiB receive ring: the first 3000 bytes are read, so the next 3000
+ * wrap around its end; their first segment is lost, so what arrives is
+ * out of order, held past the head.  The ring then moves to memory of
+ * the caller's (filled with junk first): the held bytes move with it,
+ * and after the retransmission the reader gets all 3000 in order. */
+START_TEST(attach_moves_held_and_out_of_order_bytes)
+{
+	struct us_sock *ls, *cli, *srv;
+	struct us_addr a = {0, 80}, to = {SIM_ADDR_B, 80}, peer;
+	struct us_ring_state rs;
+	static uint8_t rx[4096], tx[4096];
+	int r = -EAGAIN;
+
+	ck_assert_int_eq(us_socket(sim.st[SIM_B], US_SOCK_STREAM, &ls), 0);
+	ck_assert_int_eq(us_setsockopt(ls, US_SO_RCVBUF, 4096), 0);
+	ck_assert_int_eq(us_setsockopt(ls, US_SO_SNDBUF, 4096), 0);
+	ck_assert_int_eq(us_bind(ls, &a), 0);
+	ck_assert_int_eq(us_listen(ls, 4), 0);
+	ck_assert_int_eq(us_socket(sim.st[SIM_A], US_SOCK_STREAM, &cli), 0);
+	ck_assert_int_eq(us_connect(cli, &to, sim.now), -EINPROGRESS);
+	for (int i = 0; i < 100 && r == -EAGAIN; i++) {
+		sim_run(&sim, 1000);
+		r = us_accept(ls, &srv, &peer, sim.now);
+	}
+	ck_assert_int_eq(r, 0);
+	ck_assert_int_eq(us_ring_state(srv, &rs), 0);
+	ck_assert_uint_eq(rs.rx_size, 4096);
+
+	send_pat(cli, 1, 0, 3000);
+	recv_pat(srv, 1, 0, 3000);
+	drop_first = true;
+	send_pat(cli, 1, 3000, 3000);
+	sim_run(&sim, 5000); /* the rest arrives, the first segment does not */
+	ck_assert(drop_armed);
+	ck_assert_int_eq(us_recv(srv, rx, 1, 0, sim.now), -EAGAIN);
+
+	memset(rx, 0xee, sizeof rx);
+	memset(tx, 0xee, sizeof tx);
+	ck_assert_int_eq(us_sock_attach_rings(srv, rx, sizeof rx, tx, sizeof tx), 0);
+	drop_first = false;
+	recv_pat(srv, 1, 3000, 3000);
+	us_close(cli, sim.now);
+	us_close(srv, sim.now);
+	us_close(ls, sim.now);
+}
+END_TEST
+
+/* Sizes that differ from the current ones are refused while the ring
+ * holds data (the bytes would lose their positions). */
+START_TEST(attach_refuses_other_size_with_data)
+{
+	struct us_sock *cli, *srv, *ls = tcpt_pair(&sim, 80, &cli, &srv);
+	struct us_ring_state rs;
+	uint8_t *rx, *tx;
+
+	send_pat(cli, 2, 0, 1000);
+	sim_run(&sim, 5000);
+	ck_assert_int_eq(us_ring_state(srv, &rs), 0);
+	rx = malloc(rs.rx_size * 2);
+	tx = malloc(rs.tx_size);
+	ck_assert_ptr_nonnull(rx);
+	ck_assert_ptr_nonnull(tx);
+	ck_assert_int_eq(us_sock_attach_rings(srv, rx, rs.rx_size * 2, tx, rs.tx_size), -EINVAL);
+	/* Nothing moved: the bytes are still there. */
+	recv_pat(srv, 2, 0, 1000);
+	us_close(cli, sim.now);
+	us_close(srv, sim.now);
+	us_close(ls, sim.now);
+	free(rx);
+	free(tx);
+}
+END_TEST
+
+/* The sender's buffers are the caller's; it closes with 6000 bytes not
+ * yet acknowledged (B's frames are held back), and the caller's memory is
+ * overwritten at once, as ustackd unmaps it: the orphan keeps exactly its
+ * unacknowledged bytes in memory of its own and still delivers them. */
+START_TEST(close_keeps_unacked_bytes_in_own_memory)
+{
+	struct us_sock *cli, *srv, *ls = tcpt_pair(&sim, 80, &cli, &srv);
+	struct us_ring_state rs;
+	uint8_t *rx, *tx;
+	uint8_t buf[8192];
+	uint32_t got = 0;
+	bool eof = false;
+
+	ck_assert_int_eq(us_ring_state(srv, &rs), 0);
+	rx = malloc(rs.rx_size);
+	tx = malloc(rs.tx_size);
+	ck_assert_ptr_nonnull(rx);
+	ck_assert_ptr_nonnull(tx);
+	ck_assert_int_eq(us_sock_attach_rings(srv, rx, rs.rx_size, tx, rs.tx_size), 0);
+	/* 1000 bytes go through, so the ring's data starts mid-ring. */
+	send_pat(srv, 3, 0, 1000);
+	recv_pat(cli, 3, 0, 1000);
+	hold_b = true;
+	send_pat(srv, 3, 1000, 6000);
+	us_close(srv, sim.now);
+	memset(tx, 0xee, rs.tx_size);
+	memset(rx, 0xee, rs.rx_size);
+	free(tx);
+	free(rx);
+	sim_run(&sim, 1000);
+	hold_b = false;
+	for (int i = 0; i < 20000 && !eof; i++) {
+		ssize_t n = us_recv(cli, buf + got, sizeof buf - got, 0, sim.now);
+
+		if (n > 0)
+			got += (uint32_t)n;
+		else if (n == 0)
+			eof = true;
+		else
+			sim_run(&sim, 10000);
+	}
+	ck_assert(eof);
+	ck_assert_uint_eq(got, 6000);
+	ck_assert_int_eq(pat_check(3, 1000, buf, got), -1);
+	us_close(cli, sim.now);
+	us_close(ls, sim.now);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("sim_rings");
+	TCase *tc = tcase_create("rings");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, attach_moves_held_and_out_of_order_bytes);
+	tcase_add_test(tc, attach_refuses_other_size_with_data);
+	tcase_add_test(tc, close_keeps_unacked_bytes_in_own_memory);
+	suite_add_tcase(s, tc);
+	return sim_run_suite(s);
+}
