@@ -36,6 +36,8 @@ static void args_usage(FILE *f)
 		"  --time-wait SECS    TCP TIME_WAIT (2*MSL), 1..600 seconds (default 60)\n"
 		"  --tcp-mem MIB       all TCP buffers together, 16..1048576 MiB (default a\n"
 		"                      quarter of the memory, at least 2048)\n"
+		"  --busy-poll USEC    after work, poll without sleeping for up to USEC\n"
+		"                      microseconds (lower latency, a busier CPU; default 0)\n"
 		"  --offload on|off    virtio-net header on the device: checksum offload, TSO\n"
 		"                      out, GSO in (default on; off with --fault)\n"
 		"  --foreground        stay in the foreground and log to stderr\n"
@@ -174,7 +176,7 @@ static enum args_result args_services(struct args *a, const char *s)
 enum {
 	OPT_IFNAME = 256, OPT_MODE, OPT_ADDR, OPT_GATEWAY, OPT_HOST_ADDR, OPT_MTU,
 	OPT_SOCKET, OPT_SERVICES, OPT_FOREGROUND, OPT_VERBOSE, OPT_TRACE, OPT_FAULT, OPT_TIME_WAIT,
-	OPT_OFFLOAD, OPT_TCP_MEM,
+	OPT_OFFLOAD, OPT_TCP_MEM, OPT_BUSY_POLL,
 	OPT_SOCKET_MODE, OPT_SOCKET_GROUP,
 };
 
@@ -196,6 +198,7 @@ static const struct option args_options[] = {
 	{ "time-wait", required_argument, NULL, OPT_TIME_WAIT },
 	{ "offload", required_argument, NULL, OPT_OFFLOAD },
 	{ "tcp-mem", required_argument, NULL, OPT_TCP_MEM },
+	{ "busy-poll", required_argument, NULL, OPT_BUSY_POLL },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -315,6 +318,13 @@ enum args_result args_parse(struct args *a, int argc, char **argv)
 					      optarg);
 			else
 				a->tcp_mem_mib = (unsigned)v;
+			break;
+		case OPT_BUSY_POLL:
+			if (args_num(optarg, 10000, &v) < 0)
+				r = args_fail("--busy-poll '%s': must be a number of microseconds in "
+					      "0..10000", optarg);
+			else
+				a->busy_poll_us = (unsigned)v;
 			break;
 		case OPT_OFFLOAD:
 			if (strcmp(optarg, "on") == 0)

@@ -57,8 +57,14 @@ int ipc_recv(int fd, void *buf, size_t cap, struct ipc_msg **m, uint8_t **payloa
 int ipc_send(int fd, uint16_t type, uint16_t flags, uint32_t seq, int32_t status,
 	     const void *payload, uint32_t len, const int *fds, int nfds)
 {
+	return ipc_send_to(fd, 0, type, flags, seq, status, payload, len, fds, nfds);
+}
+
+int ipc_send_to(int fd, uint32_t owner, uint16_t type, uint16_t flags, uint32_t seq,
+		int32_t status, const void *payload, uint32_t len, const int *fds, int nfds)
+{
 	struct ipc_msg h = { .magic = IPC_MAGIC, .type = type, .flags = flags, .seq = seq,
-			     .status = status, .len = len };
+			     .status = status, .len = len, .owner = owner };
 	struct iovec iov[2] = { { &h, sizeof h }, { (void *)payload, len } };
 	union {
 		char buf[CMSG_SPACE(2 * sizeof(int))];

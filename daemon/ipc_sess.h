@@ -73,5 +73,8 @@ int ipc_recv(int fd, void *buf, size_t cap, struct ipc_msg **m, uint8_t **payloa
 /* Send one record (+ up to two fds) without blocking; 0 or negative errno. */
 int ipc_send(int fd, uint16_t type, uint16_t flags, uint32_t seq, int32_t status,
 	     const void *payload, uint32_t len, const int *fds, int nfds);
+/* The same, addressed to the process `owner` (a reply: the request's). */
+int ipc_send_to(int fd, uint32_t owner, uint16_t type, uint16_t flags, uint32_t seq,
+		int32_t status, const void *payload, uint32_t len, const int *fds, int nfds);
 
 #endif

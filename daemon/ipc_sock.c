@@ -520,7 +520,8 @@ static int ipc_reply(struct ipc_sock *is, const struct ipc_msg *m, int32_t statu
 	 * (connect: SYN_SENT, not the fresh socket's OUT|HUP). */
 	if (is->so)
 		ipc_sock_publish(is);
-	return ipc_send(is->src.fd, m->type, IPC_F_REPLY, m->seq, status, pl, len, fds, nfds);
+	return ipc_send_to(is->src.fd, m->owner, m->type, IPC_F_REPLY, m->seq, status, pl, len,
+			   fds, nfds);
 }
 
 static int ipc_do_accept(struct ipc_sock *is, const struct ipc_msg *m, uint64_t now)

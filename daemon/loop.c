@@ -211,9 +211,12 @@ int loop_run(struct loop *l)
 		deadline = loop_deadline(l);
 		now = clock_now_us();
 
-		if (deadline != US_TIME_NEVER) {
+		bool spinning = now < l->busy_until; /* --busy-poll */
+		if (deadline != US_TIME_NEVER || spinning) {
 			uint64_t wait = deadline > now ? deadline - now : 0;
 
+			if (spinning)
+				wait = 0;
 			ts.tv_sec = (time_t)(wait / 1000000u);
 			ts.tv_nsec = (long)(wait % 1000000u) * 1000;
 			tsp = &ts;
@@ -226,8 +229,17 @@ int loop_run(struct loop *l)
 			log_err("epoll_pwait2: %s", strerror(err));
 			return -err;
 		}
-		l->wakeups++;
 		now = clock_now_us();
+		if (n > 0 && spinning)
+			l->busy_hits++;
+		else if (!spinning)
+			l->wakeups++;
+		/* Work came: the next piece (an echo's reply, the program's
+		 * next doorbell) is likely within microseconds, so with
+		 * --busy-poll look for it without sleeping (Linux's busy_poll
+		 * idea; off by default: it spends a CPU on waiting). */
+		if (n > 0 && ud->args.busy_poll_us)
+			l->busy_until = now + ud->args.busy_poll_us;
 		/* Each source appears at most once per wait; one deleted by an
 		 * earlier handler of the batch is skipped (loop_del). */
 		l->batch = evs;

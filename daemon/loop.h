@@ -28,6 +28,9 @@ struct loop {
 	bool quit;
 	int error; /* why the loop quit: 0 (signal) or negative errno */
 	uint64_t wakeups, rx_frames; /* counters shown with the stack's */
+	/* --busy-poll: after a round with work, poll without sleeping until
+	 * busy_until; busy_hits counts the polls that found work */
+	uint64_t busy_until, busy_hits;
 	/* the batch being dispatched: loop_del forgets a source in it */
 	struct epoll_event *batch;
 	int batch_n;

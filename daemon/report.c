@@ -52,6 +52,7 @@ void report_counters(struct ud *ud, bool nonzero, report_line_fn fn, void *ctx)
 	report_ctr(&k, nonzero, "dev_tx_again", ud->dev.tx_again);
 	report_ctr(&k, nonzero, "dev_rx_drop_bad_vnet", ud->dev.rx_bad_vnet);
 	report_ctr(&k, nonzero, "loop_wakeups", ud->loop.wakeups);
+	report_ctr(&k, nonzero, "loop_busy_hits", ud->loop.busy_hits);
 	report_ctr(&k, nonzero, "ctl_accepted", ud->ctl.accepted);
 	report_ctr(&k, nonzero, "ctl_rejected", ud->ctl.rejected);
 	report_ctr(&k, nonzero, "ctl_dropped", ud->ctl.dropped);

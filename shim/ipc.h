@@ -54,9 +54,16 @@
  * flight, and no update is lost.
  * Replies to stream requests are sent after the new state and readiness
  * are published (a non-blocking connect must never see a stale fresh-socket
- * OUT|HUP).  Replies are matched by type, not seq, so that processes
- * sharing a listener after fork each take whichever IPC_ACCEPT reply they
- * read.  ipc_socket.type: 1 = stream, 2 = datagram (mapped explicitly, it
+ * OUT|HUP).
+ * Replies to their owner: a socket channel may be shared by processes
+ * (fork, SCM_RIGHTS), each with a request in flight at once (socat
+ * UDP-RECVFROM,fork: the parent blocks in recvfrom while the child sends
+ * its answer).  So a request carries its sender's pid in `owner` and
+ * ustackd copies it into the reply; a process reading the channel first
+ * peeks (MSG_PEEK) at the next record and takes it only when it is an
+ * IPC_WAKE, a reply of its own, or a reply whose owner no longer exists;
+ * a reply for another live process stays queued for it.  Threads of one
+ * process take turns (one request in flight per process and socket).  ipc_socket.type: 1 = stream, 2 = datagram (mapped explicitly, it
  * is not enum us_sock_type).
  * Shared rings with several users: one socket may be used by several
  * processes (fork, exec, SCM_RIGHTS) and threads at once.  The program
@@ -159,7 +166,8 @@ struct ipc_msg {
 	uint32_t seq;
 	int32_t status;
 	uint32_t len;      /* payload bytes after this header */
-	uint32_t reserved;
+	uint32_t owner;    /* request: the sender's pid; reply: the same;
+			    * 0 in IPC_WAKE (see "Replies to their owner") */
 };
 
 struct ipc_hello {

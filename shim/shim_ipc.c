@@ -61,7 +61,8 @@ static const char *shim_socket_path(void)
 static int shim_send_rec_flags(int fd, uint16_t type, uint16_t flags, uint32_t seq,
 			       const struct iovec *pl, int npl)
 {
-	struct ipc_msg h = { .magic = IPC_MAGIC, .type = type, .flags = flags, .seq = seq };
+	struct ipc_msg h = { .magic = IPC_MAGIC, .type = type, .flags = flags, .seq = seq,
+			     .owner = (uint32_t)shim_self_pid() };
 	struct iovec iov[8];
 	int n = 0;
 
@@ -108,12 +109,61 @@ int shim_send_noreply(int fd, struct shim_sock *s, uint16_t type, const void *re
 	return r;
 }
 
+/* Whose is the record at the head of the channel (ipc.h, "Replies to
+ * their owner")?  1: take it (ours, a wake-up, a reply of a process that
+ * is gone, or garbage); 0: another live process's reply, leave it;
+ * -EAGAIN: nothing queued; -ECONNRESET: ustackd is gone. */
+static int shim_head_mine(int fd)
+{
+	struct ipc_msg h;
+	ssize_t r;
+
+	do
+		r = shim_real.recv(fd, &h, sizeof h, MSG_PEEK | MSG_DONTWAIT);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN
+		       : errno == ECONNRESET			 ? -ECONNRESET
+								 : -errno;
+	if (r == 0)
+		return -ECONNRESET;
+	if ((size_t)r < sizeof h || h.magic != IPC_MAGIC || !(h.flags & IPC_F_REPLY) ||
+	    h.owner == 0 || h.owner == (uint32_t)shim_self_pid())
+		return 1;
+	if (kill((pid_t)h.owner, 0) < 0 && errno == ESRCH)
+		return 1; /* its owner died: nobody else will take it */
+	return 0;
+}
+
+/* Another process's reply is at the head: let it take it. */
+static void shim_head_wait(void)
+{
+	struct timespec ts = { 0, 200000 }; /* 200 µs */
+
+	nanosleep(&ts, NULL);
+}
+
 /* Receive records until the reply of `type` arrives (IPC_WAKE and stray
- * replies are skipped).  The payload goes to rep[]. */
+ * replies of ours are skipped; other processes' replies are left for
+ * them).  The payload goes to rep[]. */
 static int shim_recv_reply(int fd, uint16_t type, const struct iovec *rep, int nrep,
 			   size_t *rep_len, int *fds)
 {
 	for (;;) {
+		int mine = shim_head_mine(fd);
+
+		if (mine == -EAGAIN) {
+			struct pollfd p = { fd, POLLIN, 0 };
+			if (shim_real.poll(&p, 1, -1) < 0 && errno != EINTR)
+				return -errno;
+			continue;
+		}
+		if (mine == -ECONNRESET)
+			return -ECONNRESET;
+		if (mine == 0) {
+			shim_head_wait();
+			continue;
+		}
 		struct ipc_msg h;
 		struct iovec iov[8];
 		union {
@@ -129,13 +179,8 @@ static int shim_recv_reply(int fd, uint16_t type, const struct iovec *rep, int n
 				     .msg_control = u.buf, .msg_controllen = sizeof u.buf };
 		ssize_t r = shim_real.recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				struct pollfd p = { fd, POLLIN, 0 };
-				shim_real.poll(&p, 1, -1);
-				continue;
-			}
+			if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+				continue; /* another process took the head first */
 			return errno == ECONNRESET ? -ECONNRESET : -errno;
 		}
 		if (r == 0)
@@ -500,7 +545,9 @@ unsigned shim_ready(struct shim_sock *s)
 
 	if (avail > s->rx_size || used > s->tx_size)
 		return POLLIN | POLLOUT | POLLERR; /* corrupted: calls fail with EIO */
-	if (avail || (ev & (POLLRDHUP | POLLHUP | POLLERR)) || s->shut_rd)
+	/* Readable from SO_RCVLOWAT bytes on, as tcp_poll (at least 1). */
+	uint32_t lowat = (uint32_t)__atomic_load_n(&s->rcvlowat, __ATOMIC_RELAXED);
+	if ((avail && avail >= lowat) || (ev & (POLLRDHUP | POLLHUP | POLLERR)) || s->shut_rd)
 		r |= POLLIN;
 	/* 4 = ESTABLISHED, 7 = CLOSE_WAIT (enum us_tcp_state) */
 	if ((state == 4 || state == 7) && !s->shut_wr) {
@@ -532,21 +579,23 @@ void shim_want(struct shim_sock *s, unsigned bits)
 void shim_drain(int fd, struct shim_sock *s)
 {
 	struct ipc_msg h;
+	int mine;
 
 	if (pthread_mutex_trylock(&s->req_lock) != 0)
 		return; /* a request is in flight: it skips the wake-ups itself */
-	for (int i = 0; i < 64; i++) {
+	/* One record per call (a peek and a read): usually one IPC_WAKE is
+	 * queued, and the callers poll again anyway, so a last peek to see
+	 * EAGAIN would only add a system call to every wake-up. */
+	mine = shim_head_mine(fd);
+	if (mine == 1) {
 		ssize_t r = shim_real.recv(fd, &h, sizeof h, MSG_DONTWAIT | MSG_TRUNC);
-		if (r == 0) {
-			shim_mark_dead(s);
-			break;
-		}
-		if (r < 0) {
-			if (errno == ECONNRESET)
-				shim_mark_dead(s);
-			break;
-		}
+		if (r == 0 || (r < 0 && errno == ECONNRESET))
+			mine = -ECONNRESET;
+	} else if (mine == 0) {
+		sched_yield(); /* another process's reply: it wakes now too */
 	}
+	if (mine == -ECONNRESET)
+		shim_mark_dead(s);
 	pthread_mutex_unlock(&s->req_lock);
 }
 

@@ -127,21 +127,24 @@ def main():
     w("")
     w("`bench_rr`: send a message, wait for the whole echo, repeat; TCP_NODELAY.  ustack: the "
       "client under the shim, the echo server on the kernel side of the TAP.  kernel: over veth.  "
-      "Last column: a kernel-side client against ustackd's built-in echo (no IPC).")
+      "Next: a kernel-side client against ustackd's built-in echo (no IPC).  Last two: the "
+      f"shim again with `ustackd --busy-poll {meta.get('busy_poll', '?')}` (off by default: "
+      "ustackd keeps polling that many µs after each piece of work instead of sleeping).")
     w("")
-    w("| figure | ustack | kernel | ratio | ustackd built-in echo |")
-    w("| --- | --- | --- | --- | --- |")
+    w("| figure | ustack | kernel | ratio | ustackd built-in echo | ustack, --busy-poll | ratio |")
+    w("| --- | --- | --- | --- | --- | --- | --- |")
     for size, name in ((64, "64 B"), (16384, "16 KiB")):
         for pct in ("p50", "p99"):
             m = f"lat_{size}_{pct}"
             u, k = med(m, "ustack"), med(m, "kernel")
+            bp = med(m, "ustack_bp")
             w(f"| {name} {pct} | {cell(m, 'ustack')} | {cell(m, 'kernel')} | {ratio(u, k)} | "
-              f"{cell(m, 'builtin')} |")
+              f"{cell(m, 'builtin')} | {cell(m, 'ustack_bp')} | {ratio(bp, k)} |")
             if u and k:
                 ratios.append((f"latency {name} {pct} (kernel/ustack)", k / u))
     hung = {}
     for z in (64, 16384):
-        for s in ("ustack", "builtin", "kernel"):
+        for s in ("ustack", "builtin", "kernel", "ustack_bp"):
             n = len(vals.get((f"lat_{z}_hung", s), []))
             if n:
                 hung[f"{s} {z} B"] = n

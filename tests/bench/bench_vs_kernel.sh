@@ -41,7 +41,8 @@
 # Usage: sudo tests/bench/bench_vs_kernel.sh [BUILD_DIR]   (default: build)
 #   or:  ninja -C BUILD_DIR bench   (as root)
 # Environment: BENCH_RUNS (3), BENCH_DURATION (5 s, bulk and wrk),
-#   BENCH_LAT_DURATION (3 s), BENCH_SCALE ("1 10 100 1000 10000"),
+#   BENCH_LAT_DURATION (3 s), BENCH_BUSY_POLL (50 µs: the latency runs
+#   again with ustackd --busy-poll), BENCH_SCALE ("1 10 100 1000 10000"),
 #   BENCH_SCALE_IDLE (2 s), BENCH_SCALE_ECHO (2 s), BENCH_SECTIONS
 #   ("bulk latency connrate scale"), BENCH_NOTE (free text for the report
 #   header, e.g. "machine shared with other jobs"), BENCH_OUT (bench/results).
@@ -63,6 +64,7 @@ BUILD=$(cd "${1:-$ROOT/build}" 2>/dev/null && pwd) || {
 RUNS=${BENCH_RUNS:-3}
 DUR=${BENCH_DURATION:-5}
 LAT_DUR=${BENCH_LAT_DURATION:-3}
+BUSY_POLL=${BENCH_BUSY_POLL:-50}
 SCALE_LEVELS=${BENCH_SCALE:-1 10 100 1000 10000}
 SCALE_IDLE=${BENCH_SCALE_IDLE:-2}
 SCALE_ECHO=${BENCH_SCALE_ECHO:-2}
@@ -408,7 +410,7 @@ rr_run() {
 	local stack=$1 r=$2 size=$3 out p50 p99
 	local cmd=(timeout $((LAT_DUR + 20)) "$RR" client)
 	case $stack in
-	ustack) out=$(shim "${cmd[@]}" "$U_HOST" 7777 "$size" "$LAT_DUR" 2>&1) ;;
+	ustack | ustack_bp) out=$(shim "${cmd[@]}" "$U_HOST" 7777 "$size" "$LAT_DUR" 2>&1) ;;
 	builtin) out=$(ip netns exec "$NSU" "${cmd[@]}" "$U_STACK" 7 "$size" "$LAT_DUR" 2>&1) ;;
 	kernel) out=$(ip netns exec "$NSA" "${cmd[@]}" "$K_SRV" 7777 "$size" "$LAT_DUR" 2>&1) ;;
 	esac || {
@@ -440,6 +442,15 @@ sec_latency() {
 			rr_run ustack "$r" "$size"
 			rr_run builtin "$r" "$size"
 			rr_run kernel "$r" "$size"
+		done
+	done
+	# The same with ustackd --busy-poll (off by default: it keeps a CPU
+	# polling for BUSY_POLL µs after each piece of work).
+	stop_ustackd
+	start_ustackd --services echo --busy-poll "$BUSY_POLL"
+	for ((r = 1; r <= RUNS; r++)); do
+		for size in 64 16384; do
+			rr_run ustack_bp "$r" "$size"
 		done
 	done
 }
@@ -643,6 +654,7 @@ EOF
 	echo "runs=$RUNS"
 	echo "duration=$DUR"
 	echo "lat_duration=$LAT_DUR"
+	echo "busy_poll=$BUSY_POLL"
 	echo "scale_idle=$SCALE_IDLE"
 	echo "scale_echo=$SCALE_ECHO"
 	echo "cc=$(ip netns exec "$NSA" sysctl -n net.ipv4.tcp_congestion_control) on the kernel side, CUBIC in ustack"

@@ -43,6 +43,9 @@ expect_usage_error --time-wait 1m
 expect_usage_error --offload maybe
 expect_usage_error --tcp-mem 15
 expect_usage_error --tcp-mem 1g
+expect_usage_error --busy-poll 10001
+expect_usage_error --busy-poll -1
+expect_usage_error --busy-poll fast
 expect_usage_error --mtu ""
 expect_usage_error --ifname ""
 expect_usage_error --ifname this-name-is-way-too-long

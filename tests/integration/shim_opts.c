@@ -286,6 +286,8 @@ static void test_tcp_effects(void)
 	seti(c, SOL_SOCKET, SO_RCVLOWAT, 200);
 	settimeo(c, SO_RCVTIMEO, 1000);
 	CHECK(send(c, buf, 100, 0) == 100, "send 100");
+	struct pollfd lp = { c, POLLIN, 0 };
+	CHECK(poll(&lp, 1, 300) == 0, "poll: readable with 100 bytes below SO_RCVLOWAT 200");
 	t0 = now_ms();
 	r = recv(c, back, sizeof back, 0);
 	el = now_ms() - t0;
@@ -293,11 +295,13 @@ static void test_tcp_effects(void)
 	CHECK(el >= 700, "recv with SO_RCVLOWAT 200 returned after %lld ms (before the timeout)", el);
 	/* ... and returns at once when 200 bytes come. */
 	CHECK(send(c, buf, 200, 0) == 200, "send 200");
+	lp.revents = 0;
+	CHECK(poll(&lp, 1, 5000) == 1 && (lp.revents & POLLIN), "poll: 200 bytes not readable");
 	r = recv(c, back, sizeof back, MSG_WAITALL);
 	CHECK(r == 200, "recv 200: %zd", r);
 	seti(c, SOL_SOCKET, SO_RCVLOWAT, 1);
 	settimeo(c, SO_RCVTIMEO, 0);
-	printf("ok: SO_RCVLOWAT 200: a recv with 100 bytes there waited for the timeout (%lld ms)\n", el);
+	printf("ok: SO_RCVLOWAT 200: poll not readable and a recv waited for the timeout (%lld ms) with 100 bytes there\n", el);
 	/* FIONBIO. */
 	int on = 1;
 	CHECK(ioctl(c, FIONBIO, &on) == 0, "FIONBIO");

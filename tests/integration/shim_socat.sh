@@ -4,9 +4,11 @@
 # client on the stack sends one to a kernel-side listener (sha256 equal).
 # Then UDP both ways: socat under the shim relays a kernel client's
 # datagrams to a kernel-side UDP echo (UDP-LISTEN on the stack, UDP to the
-# kernel), and a kernel-side socat relays to a UDP echo that socat runs
-# under the shim (UDP-RECVFROM,fork: each reply from a forked child);
-# every datagram (1 to 30000 bytes) must come back byte-exact.
+# kernel), a kernel-side socat relays to a UDP echo that socat runs under
+# the shim, and socat under the shim echoes with UDP-RECVFROM,fork (each
+# reply from a forked child, through the socket its parent is reading:
+# two processes with requests in flight on one channel); every datagram
+# (1 to 30000 bytes) must come back byte-exact.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh" "$@"
 # shellcheck source=shim_lib.sh
@@ -107,6 +109,24 @@ for p in "$r2" "$r3"; do
 	wait "$p" 2>/dev/null || true
 	forget_pid "$p"
 done
+
+# 3. UDP-RECVFROM,fork under the shim: each datagram is answered by a
+# forked child through the socket the parent goes on reading (shim/ipc.h,
+# "Replies to their owner": neither takes the other's reply).
+shim_bg timeout 60 socat -b 65536 UDP4-RECVFROM:7404,fork PIPE >"$T_TMP/r4.log" 2>&1 &
+PIDS+=($!)
+r4=$!
+for ((i = 0; i < 100; i++)); do
+	"$USTACKCTL" --socket "$SOCK" sockets | grep -q ':7404' && break
+	sleep 0.1
+done
+out=$(ns timeout 30 "$PY" "$T_TMP/udp.py" client "$STACK_IP" 7404 30000) ||
+	fail "UDP to socat UDP-RECVFROM,fork under the shim: $out $(cat "$T_TMP/r4.log")"
+[ "$out" = "udp 8" ] || fail "UDP-RECVFROM,fork under the shim: $out"
+ok "socat UDP-RECVFROM,fork under the shim answered 8 datagrams (1..30000 bytes) from forked children"
+kill -TERM "$r4" 2>/dev/null
+wait "$r4" 2>/dev/null || true
+forget_pid "$r4"
 
 wait_ipc_socks 0 10
 assert_alive
