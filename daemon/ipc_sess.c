@@ -267,6 +267,7 @@ int ipc_init(struct ud *ud)
 	ipc_state->ud = ud;
 	LIST_INIT(&ipc_state->sessions);
 	LIST_INIT(&ipc_state->socks);
+	LIST_INIT(&ipc_state->wakeq);
 	ud->ctl.binary = ipc_on_hello;
 	return 0;
 }

@@ -40,6 +40,7 @@ struct ipc {
 	struct ud *ud;
 	struct ipc_sess_list sessions;
 	struct ipc_sock_list socks;
+	struct ipc_sock_list wakeq; /* sockets with an IPC_WAKE to send */
 	unsigned nsess, nsocks, nlinger;
 	uint32_t next_id;
 	/* counters */

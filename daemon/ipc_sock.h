@@ -31,6 +31,8 @@ struct ipc_pool {
 struct ipc_sock {
 	struct loop_source src; /* daemon's end of the socket channel; -1 when lingering */
 	LIST_ENTRY(ipc_sock) link;
+	LIST_ENTRY(ipc_sock) wake_link; /* in ipc.wakeq while wake_pending */
+	bool wake_pending; /* an IPC_WAKE goes out at the end of the loop round */
 	struct ipc_sess *sess;
 	struct us_sock *so;
 	enum us_sock_type type;
@@ -63,6 +65,9 @@ struct ipc_sock {
  * accepted `so` is closed. */
 int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so,
 		 struct ipc_pool *pool, struct ipc_sock **out, int *prog_fd, int *memfd);
+/* Send the IPC_WAKEs decided during this loop round (loop.c, before it
+ * sleeps): one per socket however many frames of the round satisfied it. */
+void ipc_flush_wakes(void);
 /* Close the stack socket and free everything (daemon shutdown). */
 void ipc_sock_destroy(struct ipc_sock *is);
 

@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "fault.h"
+#include "ipc_sock.h"
 #include "log.h"
 #include "report.h"
 #include "ustackd.h"
@@ -255,6 +256,7 @@ int loop_run(struct loop *l)
 		if (us_next_deadline(ud->stack) <= now)
 			us_poll(ud->stack, now);
 		ctl_expire(&ud->ctl, now);
+		ipc_flush_wakes(); /* before we sleep */
 	}
 	return l->error;
 }

@@ -3,7 +3,8 @@
  * program's shared rings) and back to the stack's own at close: only the
  * bytes that hold data are copied, and every byte still arrives in order,
  * including out-of-order data past the receive head and rings whose data
- * wraps around the end. */
+ * wraps around the end.  And when a read from the receive ring is worth a
+ * window update of its own. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +200,51 @@ START_TEST(close_keeps_unacked_bytes_in_own_memory)
 }
 END_TEST
 
+/* Reads that leave more than half the window open announce nothing (the
+ * next ACK of data carries the window); a read that reopens a window
+ * that had shrunk below half the buffer sends an update at once (RFC
+ * 1122 §4.2.3.3, as Linux's tcp_cleanup_rbuf). */
+START_TEST(window_update_only_when_it_matters)
+{
+	struct us_sock *cli, *srv, *ls = tcpt_pair(&sim, 80, &cli, &srv);
+	struct us_ring_state rs;
+	static uint8_t buf[1 << 20];
+	uint64_t u0, u1, sent = 0, got = 0;
+
+	ck_assert_int_eq(us_ring_state(srv, &rs), 0);
+	send_pat(cli, 4, 0, 8000);
+	sent = 8000;
+	sim_run(&sim, 5000);
+	u0 = sim_ctr(&sim, SIM_B, US_CTR_tcp_window_updates);
+	recv_pat(srv, 4, 0, 8000);
+	got = 8000;
+	sim_run(&sim, 5000);
+	u1 = sim_ctr(&sim, SIM_B, US_CTR_tcp_window_updates);
+	ck_assert_uint_eq(u1, u0);
+	/* Fill three quarters of the receiver's buffer, unread. */
+	while (sent - got < rs.rx_size / 4 * 3) {
+		size_t n = rs.rx_size / 4 * 3 - (sent - got);
+		if (n > 8000)
+			n = 8000;
+		send_pat(cli, 4, sent, n);
+		sent += n;
+		sim_run(&sim, 2000);
+	}
+	sim_run(&sim, 20000);
+	ck_assert_uint_eq(sim_ctr(&sim, SIM_B, US_CTR_tcp_window_updates), u1);
+	/* Reading it all reopens the window: one update goes out. */
+	while (got < sent) {
+		ssize_t n = us_recv(srv, buf, sizeof buf, 0, sim.now);
+		ck_assert_int_gt(n, 0);
+		got += (uint64_t)n;
+	}
+	ck_assert_uint_eq(sim_ctr(&sim, SIM_B, US_CTR_tcp_window_updates), u1 + 1);
+	us_close(cli, sim.now);
+	us_close(srv, sim.now);
+	us_close(ls, sim.now);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("sim_rings");
@@ -209,6 +255,7 @@ int main(void)
 	tcase_add_test(tc, attach_moves_held_and_out_of_order_bytes);
 	tcase_add_test(tc, attach_refuses_other_size_with_data);
 	tcase_add_test(tc, close_keeps_unacked_bytes_in_own_memory);
+	tcase_add_test(tc, window_update_only_when_it_matters);
 	suite_add_tcase(s, tc);
 	return sim_run_suite(s);
 }
