@@ -54,7 +54,7 @@ static int ipc_sock_sync(struct ipc_sock *is, uint64_t now)
 	struct us_ring_state rs;
 
 	if (is->type != US_SOCK_STREAM || !is->so || us_ring_state(is->so, &rs) < 0 ||
-	    rs.rx_size != is->rx_size || rs.tx_size != is->tx_size)
+	    rs.rx_cap != is->rx_size || rs.tx_size != is->tx_size)
 		return 0;
 	uint32_t rx_tail = SHM_LOAD(is->shm->rx_tail);
 	uint32_t tx_head = SHM_LOAD(is->shm->tx_head);
@@ -89,8 +89,8 @@ static bool ipc_rx_doorbell_wanted(struct ipc_sock *is)
 {
 	struct us_ring_state rs;
 
-	return us_ring_state(is->so, &rs) < 0 || rs.rx_size != is->rx_size ||
-	       rs.rx_head - rs.rx_tail >= is->rx_size / 4;
+	return us_ring_state(is->so, &rs) < 0 || rs.rx_cap != is->rx_size ||
+	       rs.rx_head - rs.rx_tail >= rs.rx_size / 4;
 }
 
 /* Publish indices and readiness; wake the program if it waits for them. */
@@ -101,9 +101,12 @@ static void ipc_sock_publish(struct ipc_sock *is)
 	unsigned ev = us_sock_events(is->so);
 
 	if (is->type == US_SOCK_STREAM && us_ring_state(is->so, &rs) == 0 &&
-	    rs.rx_size == is->rx_size) {
+	    rs.rx_cap == is->rx_size) {
 		struct us_tcp_info ti;
 
+		/* The ring's size (auto-tuning grows it while it is empty)
+		 * before the head that covers bytes placed with it. */
+		SHM_STORE(sh->rx_ring_size, rs.rx_size);
 		SHM_STORE(sh->rx_head, rs.rx_head);
 		SHM_STORE(sh->tx_tail, rs.tx_tail);
 		if (us_tcp_info(is->so, &ti) == 0) {
@@ -336,7 +339,7 @@ static void ipc_sock_free(struct ipc_sock *is)
 	}
 	struct us_ring_state rs;
 	bool have_rs = is->so && is->type == US_SOCK_STREAM && us_ring_state(is->so, &rs) == 0 &&
-		       rs.rx_size == is->rx_size && rs.tx_size == is->tx_size;
+		       rs.rx_cap == is->rx_size && rs.tx_size == is->tx_size;
 
 	if (is->so) {
 		us_sock_set_notify(is->so, NULL, NULL);
@@ -417,6 +420,7 @@ int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so
 	struct ipc *ip = ipc_state;
 	struct ipc_sock *is;
 	struct us_ring_state rs;
+	uint32_t rx_now = 0;
 	int sv[2] = { -1, -1 }, mfd = -1, err;
 
 	*prog_fd = *memfd = -1;
@@ -437,11 +441,20 @@ int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so
 		goto fail_is;
 	is->so = so;
 	if (type == US_SOCK_STREAM) {
-		is->rx_size = is->tx_size = IPC_RING_DEFAULT;
-		if (us_ring_state(so, &rs) == 0 && rs.rx_size && rs.tx_size) {
-			is->rx_size = rs.rx_size;
-			is->tx_size = rs.tx_size;
+		bool fixed = false;
+
+		rx_now = is->tx_size = IPC_RING_DEFAULT;
+		if (us_ring_state(so, &rs) == 0) {
+			fixed = rs.rx_fixed;
+			if (rs.rx_size && rs.tx_size) {
+				rx_now = rs.rx_size;
+				is->tx_size = rs.tx_size;
+			}
 		}
+		/* Receive memory for auto-tuning to grow into (tcp_sock.c),
+		 * unless the program fixed SO_RCVBUF; pages never written
+		 * cost nothing. */
+		is->rx_size = fixed || rx_now >= IPC_RING_RX_AUTO ? rx_now : IPC_RING_RX_AUTO;
 		if (is->rx_size > IPC_RING_MAX || is->tx_size > IPC_RING_MAX) {
 			err = -ENOBUFS;
 			goto fail_is;
@@ -453,7 +466,7 @@ int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so
 	if (type == US_SOCK_STREAM) {
 		uint8_t *rx = is->map + IPC_SHM_HDR, *tx = rx + is->rx_size;
 
-		if ((err = us_sock_attach_rings(so, rx, is->rx_size, tx, is->tx_size)) < 0)
+		if ((err = us_sock_attach_rings(so, rx, rx_now, is->rx_size, tx, is->tx_size)) < 0)
 			goto fail_is;
 		if (us_ring_state(so, &rs) == 0) {
 			is->shm->rx_tail = is->seen_rx_tail = is->rx_start = rs.rx_tail;

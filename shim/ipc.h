@@ -18,7 +18,10 @@
  *  3. Shared memory per socket: a memfd (sealed F_SEAL_SHRINK|F_SEAL_GROW)
  *     passed with the socket fd, mapped by both sides:
  *       [0, 4096)                     struct ipc_shm (indices, readiness)
- *       [4096, 4096 + rx_size)        receive ring (stream sockets)
+ *       [4096, 4096 + rx_size)        receive ring (stream sockets): the
+ *                                     ring uses its first rx_ring_size
+ *                                     bytes (receive auto-tuning grows
+ *                                     it, up to rx_size)
  *       [4096 + rx_size, + tx_size)   send ring (stream sockets)
  *     The rings ARE the TCP receive and send buffers of the stack core
  *     (us_sock_attach_rings): data is copied once between the program and
@@ -122,7 +125,7 @@
 #include <stdint.h>
 
 #define IPC_MAGIC 0x4b545355u /* "USTK" little-endian */
-#define IPC_VERSION 2
+#define IPC_VERSION 3
 #define IPC_MAX_PAYLOAD 65600u /* a UDP datagram and its header */
 #define IPC_SHM_HDR 4096u
 #define IPC_RING_MIN 4096u
@@ -242,7 +245,10 @@ struct ipc_shm {
 	uint32_t state;        /* enum us_tcp_state (stream) */
 	uint32_t want_doorbell; /* 1: ring a doorbell after the next send */
 	uint32_t want_rx_doorbell; /* 1: ... after the next recv */
-	uint32_t daemon_pad[10];
+	uint32_t rx_ring_size;  /* the receive ring's size now (<= the mapped
+				 * rx_size; a power of two; grows only while
+				 * the ring is empty, stored before rx_head) */
+	uint32_t daemon_pad[9];
 	/* written by the program */
 	uint32_t rx_tail;      /* bytes the program consumed */
 	uint32_t tx_head;      /* bytes the program produced */

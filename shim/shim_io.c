@@ -130,9 +130,12 @@ ssize_t shim_stream_recv(int fd, struct shim_sock *s, const struct iovec *iov, i
 		struct ipc_shm *sh = s->shm;
 		uint32_t head = __atomic_load_n(&sh->rx_head, __ATOMIC_ACQUIRE);
 		uint32_t tail = __atomic_load_n(&sh->rx_tail, __ATOMIC_RELAXED);
+		/* The ring's size now (ipc.h): read once, after the head. */
+		uint32_t size = __atomic_load_n(&sh->rx_ring_size, __ATOMIC_ACQUIRE);
 		uint32_t avail = head - tail;
 
-		if (avail > s->rx_size) {
+		if (size < IPC_RING_MIN || size > s->rx_size || (size & (size - 1)) ||
+		    avail > size) {
 			ret = -EIO;
 			goto out;
 		}
@@ -144,9 +147,9 @@ ssize_t shim_stream_recv(int fd, struct shim_sock *s, const struct iovec *iov, i
 					goto out;
 				}
 				int m = shim_iov_skip(iov, n, got, rest);
-				shim_ring_to_iov(s->rx, s->rx_size, tail, k, rest, m);
+				shim_ring_to_iov(s->rx, size, tail, k, rest, m);
 			} else {
-				shim_ring_to_iov(s->rx, s->rx_size, tail, k, iov, n);
+				shim_ring_to_iov(s->rx, size, tail, k, iov, n);
 			}
 			got += k;
 			if (!(flags & MSG_PEEK)) {

@@ -131,6 +131,7 @@
 	X(tcp_rx_window_probes)                                                \
 	X(tcp_window_updates)                                                  \
 	X(tcp_window_reopened)                                                 \
+	X(tcp_rcvbuf_grown)                                                    \
 	X(tcp_pmtu_updates)                                                    \
 	X(tcp_pmtu_stale)                                                      \
 	X(tcp_icmp_soft)                                                       \

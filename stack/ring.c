@@ -20,6 +20,7 @@ int ring_alloc(struct us_ring *r, uint32_t size)
 	memset(r, 0, sizeof(*r));
 	r->size = pow2_up(size);
 	r->mask = r->size - 1;
+	r->cap = r->size;
 	r->buf = malloc(r->size);
 	if (!r->buf)
 		return -ENOMEM;
@@ -42,7 +43,7 @@ int ring_resize(struct us_ring *r, uint32_t size)
 	if (r->owned)
 		free(r->buf);
 	r->buf = nb;
-	r->size = n;
+	r->size = r->cap = n;
 	r->mask = n - 1;
 	r->head = r->tail = 0;
 	r->owned = true;
@@ -58,7 +59,7 @@ int ring_rehome(struct us_ring *r, uint32_t min_size)
 	nr.buf = malloc(n);
 	if (!nr.buf)
 		return -ENOMEM;
-	nr.size = n;
+	nr.size = nr.cap = n;
 	nr.mask = n - 1;
 	nr.owned = true;
 	/* Copy out of the old ring and into the new one, each in up to two

@@ -13,6 +13,7 @@
 struct us_ring {
 	uint8_t *buf;
 	uint32_t size, mask;
+	uint32_t cap; /* bytes at buf (>= size): room to grow into (tcp_rcv_autotune) */
 	uint32_t head, tail;
 	bool owned;
 };

@@ -192,6 +192,7 @@ struct us_sock {
 	struct us_addr local, remote;
 	int so_error;
 	size_t rcvbuf, sndbuf;
+	bool rcvbuf_set;       /* SO_RCVBUF given: no receive auto-tuning */
 	us_notify_fn notify;
 	void *notify_ctx;
 	bool reuseaddr, reuseport;

@@ -151,6 +151,7 @@ struct tcp_pcb {
 
 	/* flags */
 	bool nodelay, cork, keepalive, ack_now, fin_pending, fin_rcvd, rst_rcvd;
+	bool rcvbuf_fixed; /* SO_RCVBUF set (here or on the listener): no auto-tuning */
 	bool closing_orphan, shut_rd, shut_wr, synack_needed, zero_window_probe;
 	unsigned quickacks;
 	unsigned delack_segs;            /* full segments received since the last ACK */
@@ -179,6 +180,9 @@ struct tcp_pcb *tcp_pcb_new(struct us_stack *s);
 int tcp_pcb_bufs(struct tcp_pcb *tp, size_t rcv, size_t snd);
 /* Re-charge the connection's ring memory to the stack's total. */
 void tcp_mem_update(struct tcp_pcb *tp);
+/* RFC 7323 §2.3: the shift our window needs, for the ring or for what
+ * receive auto-tuning may grow it to. */
+uint8_t tcp_rcv_wscale(const struct tcp_pcb *tp);
 struct tcp_pcb *tcp_lookup(struct us_stack *s, uint32_t laddr, uint16_t lport,
 			   uint32_t raddr, uint16_t rport);
 struct tcp_pcb *tcp_lookup_listener(struct us_stack *s, uint16_t lport);

@@ -50,15 +50,6 @@ static void tcp_syn_options(struct tcp_pcb *tp, const struct tcp_hdr *th)
 	tcp_set_mss(tp);
 }
 
-static uint8_t tcp_wscale_for(uint32_t bufsize)
-{
-	uint8_t ws = 0;
-
-	while (ws < 14 && (bufsize >> ws) > 65535)
-		ws++;
-	return ws;
-}
-
 /* The connection is up: initial congestion window (RFC 6928; one segment
  * if the SYN had to be retransmitted, RFC 5681 §3.1), first RTT sample. */
 static void tcp_established(struct tcp_pcb *tp)
@@ -105,6 +96,7 @@ static struct tcp_pcb *tcp_child_new(struct tcp_pcb *l, const struct ip4_hdr *ih
 	tp->linger = l->linger;
 	tp->ttl = l->ttl;
 	tp->tos = l->tos;
+	tp->rcvbuf_fixed = l->rcvbuf_fixed;
 	tcp_cc_select(tp, l->cc_id);
 	if (tcp_pcb_bufs(tp, lso ? lso->rcvbuf : TCP_BUF_DEFAULT,
 			 lso ? lso->sndbuf : TCP_BUF_DEFAULT) < 0 ||
@@ -112,7 +104,7 @@ static struct tcp_pcb *tcp_child_new(struct tcp_pcb *l, const struct ip4_hdr *ih
 		tcp_pcb_free(tp);
 		return NULL;
 	}
-	tp->rcv_wscale = tcp_wscale_for(tp->rcv.size);
+	tp->rcv_wscale = tcp_rcv_wscale(tp);
 	tcp_child_link(l, tp);
 	return tp;
 }
@@ -558,11 +550,14 @@ static void tcp_segment(struct tcp_pcb *tp, const struct tcp_hdr *th, const uint
 		}
 		if (seglen && SEQ_LEQ(seq + seglen, tp->rcv_nxt))
 			US_INC(s, tcp_dup_data_segs);
-		else if (!SEQ_GT(tp->rcv_adv, tp->rcv_nxt) && seglen <= 1 &&
-			 (seq == tp->rcv_nxt || seq == tp->rcv_nxt - 1))
+		else if ((!SEQ_GT(tp->rcv_adv, tp->rcv_nxt) ||
+			  tp->rcv_adv - tp->rcv_nxt < (1u << tp->rcv_wscale)) &&
+			 seglen <= 1 && (seq == tp->rcv_nxt || seq == tp->rcv_nxt - 1))
 			/* RFC 1122 §4.2.2.17: a probe of our zero window
 			 * (Linux sends SEG.SEQ = RCV.NXT - 1 and no data,
-			 * others one byte at RCV.NXT); answered above. */
+			 * others one byte at RCV.NXT); answered above.  A
+			 * window below one unit of our scale (RFC 7323 §2.3)
+			 * went out as zero: the peer probes it as well. */
 			US_INC(s, tcp_rx_window_probes);
 		else
 			US_INC(s, tcp_drop_out_of_window);

@@ -99,6 +99,18 @@ struct tcp_pcb *tcp_pcb_new(struct us_stack *s)
 	return tp;
 }
 
+uint8_t tcp_rcv_wscale(const struct tcp_pcb *tp)
+{
+	uint32_t max = tp->rcv.size;
+	uint8_t ws = 0;
+
+	if (!tp->rcvbuf_fixed && tp->s->cfg.tcp_rcvbuf_max > max)
+		max = tp->s->cfg.tcp_rcvbuf_max;
+	while (ws < 14 && (max >> ws) > 65535)
+		ws++;
+	return ws;
+}
+
 void tcp_mem_update(struct tcp_pcb *tp)
 {
 	uint64_t m = (tp->rcv.buf ? tp->rcv.size : 0) + (tp->snd.buf ? tp->snd.size : 0);

@@ -77,6 +77,8 @@ struct us_config {
 	void *trace_ctx;
 	uint64_t tcp_time_wait; /* TIME_WAIT length (2*MSL) in us; 0 = 60 s */
 	uint64_t tcp_mem_max;   /* all TCP buffers together, bytes; 0 = 2 GiB */
+	uint32_t tcp_rcvbuf_max; /* receive auto-tuning's ceiling (window scale
+				  * is chosen for it); 0 = the ring's size */
 	unsigned offload;       /* US_OFFLOAD_*; 0 = every frame complete */
 	us_output_meta_fn output_meta; /* required when offload != 0 */
 };
@@ -209,15 +211,21 @@ int us_tx_commit(struct us_sock *so, size_t n, uint64_t now);
 /* Give a stream socket's buffers new memory (e.g. memory shared with the
  * program): rx/tx sizes must be powers of two.  Whatever the buffers
  * hold is copied over (the sizes must then equal the current ones, see
- * us_ring_state).  The caller keeps the memory alive until us_close(),
- * which stops using it (a connection still finishing copies what it has
- * left to send into memory of its own). */
-int us_sock_attach_rings(struct us_sock *so, uint8_t *rx, uint32_t rx_size, uint8_t *tx,
-			 uint32_t tx_size);
+ * us_ring_state).  rx_cap (a power of two >= rx_size) is how much
+ * receive memory there is: receive auto-tuning may grow the ring into it
+ * (when the socket's SO_RCVBUF was not set; up to us_config's
+ * tcp_rcvbuf_max, which also fixed the window scale).  The caller keeps
+ * the memory alive until us_close(), which stops using it (a connection
+ * still finishing copies what it has left to send into memory of its
+ * own). */
+int us_sock_attach_rings(struct us_sock *so, uint8_t *rx, uint32_t rx_size, uint32_t rx_cap,
+			 uint8_t *tx, uint32_t tx_size);
 /* Current ring sizes (0 if not yet allocated) and their free-running
  * indices: rx head/tail, tx head/tail. */
 struct us_ring_state {
 	uint32_t rx_size, tx_size;
+	uint32_t rx_cap;  /* bytes of receive memory (>= rx_size, see attach) */
+	bool rx_fixed;    /* SO_RCVBUF was set: the size never grows */
 	uint32_t rx_head, rx_tail, tx_head, tx_tail;
 };
 int us_ring_state(const struct us_sock *so, struct us_ring_state *rs);

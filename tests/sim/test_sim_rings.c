@@ -4,7 +4,9 @@
  * bytes that hold data are copied, and every byte still arrives in order,
  * including out-of-order data past the receive head and rings whose data
  * wraps around the end.  And when a read from the receive ring is worth a
- * window update of its own. */
+ * window update of its own, and receive auto-tuning: a ring given more
+ * memory than its size grows into it when the peer was held back by the
+ * window while the reader kept up (not when SO_RCVBUF was set). */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,7 +118,7 @@ START_TEST(attach_moves_held_and_out_of_order_bytes)
 
 	memset(rx, 0xee, sizeof rx);
 	memset(tx, 0xee, sizeof tx);
-	ck_assert_int_eq(us_sock_attach_rings(srv, rx, sizeof rx, tx, sizeof tx), 0);
+	ck_assert_int_eq(us_sock_attach_rings(srv, rx, sizeof rx, sizeof rx, tx, sizeof tx), 0);
 	drop_first = false;
 	recv_pat(srv, 1, 3000, 3000);
 	us_close(cli, sim.now);
@@ -140,7 +142,7 @@ START_TEST(attach_refuses_other_size_with_data)
 	tx = malloc(rs.tx_size);
 	ck_assert_ptr_nonnull(rx);
 	ck_assert_ptr_nonnull(tx);
-	ck_assert_int_eq(us_sock_attach_rings(srv, rx, rs.rx_size * 2, tx, rs.tx_size), -EINVAL);
+	ck_assert_int_eq(us_sock_attach_rings(srv, rx, rs.rx_size * 2, rs.rx_size * 2, tx, rs.tx_size), -EINVAL);
 	/* Nothing moved: the bytes are still there. */
 	recv_pat(srv, 2, 0, 1000);
 	us_close(cli, sim.now);
@@ -169,7 +171,7 @@ START_TEST(close_keeps_unacked_bytes_in_own_memory)
 	tx = malloc(rs.tx_size);
 	ck_assert_ptr_nonnull(rx);
 	ck_assert_ptr_nonnull(tx);
-	ck_assert_int_eq(us_sock_attach_rings(srv, rx, rs.rx_size, tx, rs.tx_size), 0);
+	ck_assert_int_eq(us_sock_attach_rings(srv, rx, rs.rx_size, rs.rx_size, tx, rs.tx_size), 0);
 	/* 1000 bytes go through, so the ring's data starts mid-ring. */
 	send_pat(srv, 3, 0, 1000);
 	recv_pat(cli, 3, 0, 1000);
@@ -245,6 +247,74 @@ START_TEST(window_update_only_when_it_matters)
 }
 END_TEST
 
+/* The receiver reads only when its ring is three quarters full, then
+ * all of it: each such read empties a ring whose window had nearly
+ * closed, so the ring doubles (into the 1 MiB given, up to what the
+ * window scale of a 256 KiB ring allows: 512 KiB); every byte arrives in
+ * order.  With SO_RCVBUF set the size stays. */
+static uint32_t bulk_with_bursty_reader(bool fixed, uint64_t *grown)
+{
+	struct us_sock *cli, *srv, *ls = tcpt_pair(&sim, 80, &cli, &srv);
+	struct us_ring_state rs;
+	static uint8_t rx[1 << 20], buf[1 << 20];
+	uint8_t *tx;
+	uint64_t sent = 0, got = 0, total = 24u << 20;
+
+	ck_assert_int_eq(us_ring_state(srv, &rs), 0);
+	if (fixed)
+		ck_assert_int_eq(us_setsockopt(srv, US_SO_RCVBUF, (int)rs.rx_size), 0);
+	tx = malloc(rs.tx_size);
+	ck_assert_ptr_nonnull(tx);
+	ck_assert_int_eq(us_sock_attach_rings(srv, rx, rs.rx_size, sizeof rx, tx, rs.tx_size), 0);
+	for (int i = 0; i < 200000 && got < total; i++) {
+		while (sent < total) {
+			size_t n = total - sent < sizeof buf ? (size_t)(total - sent) : sizeof buf;
+			pat_fill(5, sent, buf, n);
+			ssize_t k = us_send(cli, buf, n, 0, sim.now);
+			if (k <= 0)
+				break;
+			sent += (uint64_t)k;
+		}
+		sim_run(&sim, 200);
+		ck_assert_int_eq(us_ring_state(srv, &rs), 0);
+		if (rs.rx_head - rs.rx_tail >= rs.rx_size / 4 * 3 || sent == total) {
+			ssize_t n;
+			while ((n = us_recv(srv, buf, sizeof buf, 0, sim.now)) > 0) {
+				ck_assert_int_eq(pat_check(5, got, buf, (size_t)n), -1);
+				got += (uint64_t)n;
+			}
+		}
+	}
+	ck_assert_uint_eq(got, total);
+	ck_assert_int_eq(us_ring_state(srv, &rs), 0);
+	*grown = sim_ctr(&sim, SIM_B, US_CTR_tcp_rcvbuf_grown);
+	us_close(cli, sim.now);
+	us_close(srv, sim.now);
+	us_close(ls, sim.now);
+	free(tx);
+	return rs.rx_size;
+}
+
+START_TEST(autotune_grows_receive_ring)
+{
+	uint64_t grown;
+	uint32_t size = bulk_with_bursty_reader(false, &grown);
+
+	ck_assert_uint_ge(grown, 1);
+	ck_assert_uint_eq(size, 512u * 1024);
+}
+END_TEST
+
+START_TEST(autotune_off_with_so_rcvbuf)
+{
+	uint64_t grown;
+	uint32_t size = bulk_with_bursty_reader(true, &grown);
+
+	ck_assert_uint_eq(grown, 0);
+	ck_assert_uint_eq(size, 256u * 1024);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("sim_rings");
@@ -256,6 +326,8 @@ int main(void)
 	tcase_add_test(tc, attach_refuses_other_size_with_data);
 	tcase_add_test(tc, close_keeps_unacked_bytes_in_own_memory);
 	tcase_add_test(tc, window_update_only_when_it_matters);
+	tcase_add_test(tc, autotune_grows_receive_ring);
+	tcase_add_test(tc, autotune_off_with_so_rcvbuf);
 	suite_add_tcase(s, tc);
 	return sim_run_suite(s);
 }
