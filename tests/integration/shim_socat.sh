@@ -38,6 +38,22 @@ wait "$kpid" || fail "kernel-side socat listener failed"
 [ "$(sha256sum <"$T_TMP/rx2" | cut -d' ' -f1)" = "$want" ] || fail "socat client: sha256 differs"
 ok "socat TCP client under the shim sent 8 MiB byte-exact"
 
+# wait_sock_port PORT: a socket of the stack has PORT (at most 10 s).
+wait_sock_port() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		"$USTACKCTL" --socket "$SOCK" sockets | grep -q ":$1" && return 0
+		sleep 0.1
+	done
+	fail "no stack socket on port $1 after 10 s"
+}
+# stop_bg PID: end a background process of ours and forget it.
+stop_bg() {
+	kill -TERM "$1" 2>/dev/null
+	wait "$1" 2>/dev/null || true
+	forget_pid "$1"
+}
+
 # UDP: a kernel-side echo, and a client that checks what comes back.
 cat >"$T_TMP/udp.py" <<'PYEOF'
 import os, socket, sys
@@ -72,26 +88,18 @@ shim_bg timeout 60 socat -b 65536 -T 20 UDP4-LISTEN:7400 "UDP4:$HOST_IP:7401" \
 	>"$T_TMP/r1.log" 2>&1 &
 PIDS+=($!)
 r1=$!
-for ((i = 0; i < 100; i++)); do
-	"$USTACKCTL" --socket "$SOCK" sockets | grep -q ':7400' && break
-	sleep 0.1
-done
+wait_sock_port 7400
 out=$(ns timeout 30 "$PY" "$T_TMP/udp.py" client "$STACK_IP" 7400 65507) ||
 	fail "UDP through socat under the shim: $out $(cat "$T_TMP/r1.log")"
 [ "$out" = "udp 8" ] || fail "UDP relay under the shim: $out"
 ok "socat under the shim relayed 8 datagrams (1..30000 bytes) to a kernel-side UDP echo and back"
-kill -TERM "$r1" 2>/dev/null
-wait "$r1" 2>/dev/null || true
-forget_pid "$r1"
+stop_bg "$r1"
 
 # 2. kernel client -> kernel-side socat :7403 -> UDP echo by socat under the shim :7402
 shim_bg timeout 60 socat -b 65536 -T 20 UDP4-LISTEN:7402 PIPE >"$T_TMP/r2.log" 2>&1 &
 PIDS+=($!)
 r2=$!
-for ((i = 0; i < 100; i++)); do
-	"$USTACKCTL" --socket "$SOCK" sockets | grep -q ':7402' && break
-	sleep 0.1
-done
+wait_sock_port 7402
 ns timeout 60 socat -b 65536 -T 20 "UDP4-LISTEN:7403,bind=$HOST_IP" "UDP4:$STACK_IP:7402" \
 	>"$T_TMP/r3.log" 2>&1 &
 PIDS+=($!)
@@ -104,11 +112,8 @@ out=$(ns timeout 30 "$PY" "$T_TMP/udp.py" client "$HOST_IP" 7403 4096) ||
 	fail "UDP to the echo under the shim: $out $(cat "$T_TMP/r2.log" "$T_TMP/r3.log")"
 [ "$out" = "udp 6" ] || fail "UDP echo under the shim: $out"
 ok "a kernel-side socat relayed 6 datagrams (1..2000 bytes, one fragmented) to socat's UDP echo under the shim and back"
-for p in "$r2" "$r3"; do
-	kill -TERM "$p" 2>/dev/null
-	wait "$p" 2>/dev/null || true
-	forget_pid "$p"
-done
+stop_bg "$r2"
+stop_bg "$r3"
 
 # 3. UDP-RECVFROM,fork under the shim: each datagram is answered by a
 # forked child through the socket the parent goes on reading (shim/ipc.h,
@@ -116,17 +121,12 @@ done
 shim_bg timeout 60 socat -b 65536 UDP4-RECVFROM:7404,fork PIPE >"$T_TMP/r4.log" 2>&1 &
 PIDS+=($!)
 r4=$!
-for ((i = 0; i < 100; i++)); do
-	"$USTACKCTL" --socket "$SOCK" sockets | grep -q ':7404' && break
-	sleep 0.1
-done
+wait_sock_port 7404
 out=$(ns timeout 30 "$PY" "$T_TMP/udp.py" client "$STACK_IP" 7404 30000) ||
 	fail "UDP to socat UDP-RECVFROM,fork under the shim: $out $(cat "$T_TMP/r4.log")"
 [ "$out" = "udp 8" ] || fail "UDP-RECVFROM,fork under the shim: $out"
 ok "socat UDP-RECVFROM,fork under the shim answered 8 datagrams (1..30000 bytes) from forked children"
-kill -TERM "$r4" 2>/dev/null
-wait "$r4" 2>/dev/null || true
-forget_pid "$r4"
+stop_bg "$r4"
 
 wait_ipc_socks 0 10
 assert_alive
