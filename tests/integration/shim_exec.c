@@ -12,6 +12,10 @@
  *                              exec'd SELF recvfd, close our copy
  *   recvfd UNIXFD              (exec'd) receive a socket, send a record,
  *                              read it back from the echo server
+ *   passacc LPORT SELF         listen; use and close one accepted socket
+ *                              here, then (after "next" on stdin) hand the
+ *                              next one to an exec'd SELF recvfd; exit after
+ *                              "end" (pooled memory must not follow it)
  *   spawn HOST PORT SELF       posix_spawn SELF writefd on an inherited fd
  *   vfork HOST PORT SELF       vfork; the child dup2s the socket onto 1 and
  *                              execs SELF writefd 1; our fd 1 stays stdout
@@ -201,23 +205,23 @@ static int mode_check(int argc, char **argv)
 	return 0;
 }
 
-static int mode_pass(int argc, char **argv)
+/* Hand socket s over SCM_RIGHTS to an exec'd `SELF recvfd`, close our
+ * copy, and wait for the child (which uses it against an echo peer). */
+static void ex_pass_fd(int s, const char *self)
 {
 	int sp[2];
 	char arg[16];
 
-	CHECK(argc == 5, "usage: pass HOST PORT SELF");
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0, "socketpair");
 	CHECK(fcntl(sp[0], F_SETFD, FD_CLOEXEC) == 0, "F_SETFD");
 	snprintf(arg, sizeof arg, "%d", sp[1]);
 	pid_t pid = fork();
 	CHECK(pid >= 0, "fork");
 	if (pid == 0) {
-		execl(argv[4], argv[4], "recvfd", arg, (char *)NULL);
+		execl(self, self, "recvfd", arg, (char *)NULL);
 		_exit(127);
 	}
 	close(sp[1]);
-	int s = ex_connect(argv[2], argv[3], 0);
 	char byte = 'x';
 	struct iovec iov = { &byte, 1 };
 	union {
@@ -237,7 +241,56 @@ static int mode_pass(int argc, char **argv)
 	close(sp[0]);
 	int rc = ex_wait(pid);
 	CHECK(rc == 0, "recvfd child exited %d", rc);
+}
+
+static int mode_pass(int argc, char **argv)
+{
+	CHECK(argc == 5, "usage: pass HOST PORT SELF");
+	ex_pass_fd(ex_connect(argv[2], argv[3], 0), argv[4]);
 	printf("pass ok\n");
+	return 0;
+}
+
+/* Waits for a line on stdin (the script's go-ahead). */
+static void ex_wait_line(const char *want)
+{
+	char line[64];
+
+	CHECK(fgets(line, sizeof line, stdin) != NULL, "stdin closed before '%s'", want);
+	line[strcspn(line, "\n")] = 0;
+	CHECK(strcmp(line, want) == 0, "stdin said '%s', expected '%s'", line, want);
+}
+
+/* Pooled shared memory (shim/ipc.h): an accepted socket used and closed
+ * here returns its memory to the listener's pool; one handed to another
+ * program image (SCM_RIGHTS, adopted there) must not.  The listener stays
+ * open meanwhile; the script reads ustackd's counters between the steps. */
+static int mode_passacc(int argc, char **argv)
+{
+	const char *rec = "record over an accepted socket\n";
+	char buf[256];
+
+	CHECK(argc == 4, "usage: passacc LPORT SELF");
+	int l = ex_listen(argv[2], SOCK_CLOEXEC);
+	printf("listening\n");
+	fflush(stdout);
+	int a = accept(l, NULL, NULL);
+	CHECK(a >= 0, "accept 1");
+	ex_say(a, rec);
+	CHECK(shutdown(a, SHUT_WR) == 0, "shutdown");
+	ex_read_all(a, buf, sizeof buf);
+	CHECK(strcmp(buf, rec) == 0, "echo differs: '%s'", buf);
+	CHECK(close(a) == 0, "close 1");
+	printf("direct ok\n");
+	fflush(stdout);
+	ex_wait_line("next");
+	a = accept(l, NULL, NULL);
+	CHECK(a >= 0, "accept 2");
+	ex_pass_fd(a, argv[3]);
+	printf("passed ok\n");
+	fflush(stdout);
+	ex_wait_line("end");
+	close(l);
 	return 0;
 }
 
@@ -401,6 +454,7 @@ int main(int argc, char **argv)
 	} modes[] = {
 		{ "inetd", mode_inetd }, { "cloexec", mode_cloexec }, { "check", mode_check },
 		{ "pass", mode_pass },	 { "recvfd", mode_recvfd },   { "spawn", mode_spawn },
+		{ "passacc", mode_passacc },
 		{ "vfork", mode_vfork }, { "writefd", mode_writefd },
 		{ "closerange", mode_closerange },
 	};

@@ -12,7 +12,10 @@
 #  (d) posix_spawn and vfork children write on an inherited socket; the
 #      vfork parent's fd table is intact;
 #  (e) close_range (plain, CLOSE_RANGE_UNSHARE, CLOSE_RANGE_CLOEXEC) and
-#      closefrom keep the shim's fd table right.
+#      closefrom keep the shim's fd table right;
+#  (f) the shared memory of an accepted socket closed in its own process
+#      goes back to the listener's pool, that of one handed to another
+#      image does not (ipc_pool_slots, ipc_pool_reused).
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh" "$@"
 # shellcheck source=shim_lib.sh
@@ -90,6 +93,44 @@ shim timeout 60 "$PROG" closerange "$HOST_IP" 7403 >"$T_TMP/cr.out" 2>&1 ||
 	{ cat "$T_TMP/cr.out" >&2; fail "close_range case failed"; }
 grep -q '^closerange ok' "$T_TMP/cr.out" || fail "close_range case did not report success"
 ok "(e) close_range (plain, UNSHARE) and closefrom: the numbers, reused by a pipe, are kernel fds again; CLOSE_RANGE_CLOEXEC left a working socket"
+
+# (f) pooled shared memory does not follow a socket to another image
+wait_ipc_socks 0 10
+mkfifo "$T_TMP/pa.ctl"
+shim_bg timeout 60 "$PROG" passacc 7410 "$PROG" <"$T_TMP/pa.ctl" >"$T_TMP/pa.out" 2>&1 &
+PIDS+=($!)
+papid=$!
+exec 7>"$T_TMP/pa.ctl"
+wait_stack_listen 7410
+# pa_step WHAT: a kernel-side client echoes what the helper sends, then
+# the helper reports WHAT and the accepted socket is gone (listener left).
+pa_step() {
+	local i
+	ns timeout 20 socat "TCP:$STACK_IP:7410" EXEC:cat ||
+		fail "kernel-side socat to the passacc helper failed: $(cat "$T_TMP/pa.out")"
+	for ((i = 0; i < 100; i++)); do
+		grep -q "^$1 ok" "$T_TMP/pa.out" && break
+		sleep 0.1
+	done
+	grep -q "^$1 ok" "$T_TMP/pa.out" || fail "passacc helper: no '$1 ok': $(cat "$T_TMP/pa.out")"
+	wait_ipc_socks 1 10
+}
+pa_step direct
+[ "$(ipc_ctr pool_slots)" -eq 1 ] ||
+	fail "an accepted socket closed in its own process did not return its memory to the pool (ipc_pool_slots $(ipc_ctr pool_slots))"
+r0=$(ipc_ctr pool_reused)
+echo next >&7
+pa_step passed
+[ "$(ipc_ctr pool_reused)" -gt "$r0" ] || fail "the second accepted socket did not get the pooled memory"
+[ "$(ipc_ctr pool_slots)" -eq 0 ] ||
+	fail "memory of a socket adopted by another program image went back to the pool (ipc_pool_slots $(ipc_ctr pool_slots))"
+echo end >&7
+exec 7>&-
+rc=0
+wait "$papid" || rc=$?
+forget_pid "$papid"
+[ "$rc" -eq 0 ] || fail "passacc helper exited $rc: $(cat "$T_TMP/pa.out")"
+ok "(f) an accepted socket's memory went back to the listener's pool; after the next one was handed to another image (IPC_ATTACH) it did not"
 
 wait_ipc_socks 0 10
 ok "every IPC socket released (ipc_socks_closed $(ipc_ctr socks_closed))"
