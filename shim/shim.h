@@ -155,8 +155,9 @@ void shim_want(struct shim_sock *s, unsigned bits);
  * real fd at most timeout_ms (-1 forever).  0, -EINTR, -ETIMEDOUT, or
  * -ECONNRESET when ustackd is gone. */
 int shim_wait(int fd, struct shim_sock *s, int timeout_ms);
-/* Discard queued IPC_WAKE records (never a reply another thread waits for). */
-void shim_drain(int fd, struct shim_sock *s);
+/* Discard one queued IPC_WAKE record (never a reply another process waits
+ * for); true when one was taken. */
+bool shim_drain(int fd, struct shim_sock *s);
 /* The socket channel hung up: ustackd is gone (one stderr line per process). */
 void shim_mark_dead(struct shim_sock *s);
 /* Ring the doorbell if ustackd asked for it. */

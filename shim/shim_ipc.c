@@ -576,13 +576,13 @@ void shim_want(struct shim_sock *s, unsigned bits)
 	__atomic_fetch_or(&s->shm->want, bits, __ATOMIC_SEQ_CST);
 }
 
-void shim_drain(int fd, struct shim_sock *s)
+bool shim_drain(int fd, struct shim_sock *s)
 {
 	struct ipc_msg h;
 	int mine;
 
 	if (pthread_mutex_trylock(&s->req_lock) != 0)
-		return; /* a request is in flight: it skips the wake-ups itself */
+		return false; /* a request is in flight: it skips the wake-ups itself */
 	/* One record per call (a peek and a read): usually one IPC_WAKE is
 	 * queued, and the callers poll again anyway, so a last peek to see
 	 * EAGAIN would only add a system call to every wake-up. */
@@ -597,11 +597,19 @@ void shim_drain(int fd, struct shim_sock *s)
 	if (mine == -ECONNRESET)
 		shim_mark_dead(s);
 	pthread_mutex_unlock(&s->req_lock);
+	return mine == 1;
 }
 
 int shim_wait(int fd, struct shim_sock *s, int timeout_ms)
 {
 	struct pollfd p = { fd, POLLIN, 0 };
+
+	/* A wake-up left by an earlier wait is taken now, before sleeping
+	 * (the caller re-checks and comes back): taking it right after the
+	 * poll put two system calls between every wake-up and the data
+	 * (request/response latency), while here they overlap the wait. */
+	if (shim_drain(fd, s))
+		return 0;
 	/* Others blocked on this fd too: the wake-up we drain may be theirs
 	 * and theirs ours, so re-check often (ipc.h, `waiters`). */
 	int most = __atomic_add_fetch(&s->shm->waiters, 1, __ATOMIC_SEQ_CST) > 1
@@ -620,8 +628,7 @@ int shim_wait(int fd, struct shim_sock *s, int timeout_ms)
 		shim_mark_dead(s);
 		return -ECONNRESET;
 	}
-	shim_drain(fd, s);
-	return 0;
+	return 0; /* the record is taken by the next wait, if any */
 }
 
 void shim_doorbell(int fd, struct shim_sock *s, bool rx)
