@@ -693,12 +693,6 @@ static int ipc_sock_request(struct ipc_sock *is, struct ipc_msg *m, uint8_t *pl,
 	switch (m->type) {
 	case IPC_DOORBELL:
 		ipc_state->doorbells++;
-		/* Usually the rings were synced before the record was read
-		 * (ipc_sock_on_chan); a move since then is taken here. */
-		if (is->type == US_SOCK_STREAM && is->shm &&
-		    SHM_LOAD(is->shm->rx_tail) == is->seen_rx_tail &&
-		    SHM_LOAD(is->shm->tx_head) == is->seen_tx_head)
-			return 0;
 		if (ipc_sock_sync(is, now) < 0)
 			return -ERANGE; /* dropped: impossible ring index */
 		if (is->so)
@@ -817,13 +811,6 @@ static void ipc_sock_on_chan(struct loop_source *src, uint32_t events, uint64_t 
 {
 	struct ipc_sock *is = (struct ipc_sock *)(void *)src;
 
-	/* Most records are doorbells: take the program's ring moves (and
-	 * send what it wrote) before reading the record, so the frame is on
-	 * its way one system call sooner (the record was sent after the
-	 * move was published, so the move is visible now). */
-	if ((events & EPOLLIN) && is->type == US_SOCK_STREAM && is->so && !is->lingering &&
-	    !ipc_sock_update(is, now))
-		return;
 	for (int i = 0; i < IPC_SOCK_BATCH; i++) {
 		struct ipc_msg *m;
 		uint8_t *pl;
