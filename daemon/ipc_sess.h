@@ -43,6 +43,7 @@ struct ipc {
 	struct ipc_sock_list wakeq; /* sockets with an IPC_WAKE to send */
 	unsigned nsess, nsocks, nlinger;
 	uint32_t next_id;
+	uint32_t next_shm_id; /* ipc_sock.shm_id */
 	/* counters */
 	uint64_t sess_opened, sess_closed, sess_dropped;
 	uint64_t socks_opened, socks_closed, socks_dropped, socks_lingered;

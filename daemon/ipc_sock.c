@@ -259,6 +259,7 @@ static bool ipc_pool_take(struct ipc_pool *pool, struct ipc_sock *is, int *memfd
 			continue;
 		is->map = sl->map;
 		is->map_len = sl->map_len;
+		is->shm_id = sl->shm_id;
 		is->shm = (struct ipc_shm *)sl->map;
 		memset(is->map, 0, IPC_SHM_HDR);
 		*memfd_out = sl->memfd;
@@ -283,7 +284,7 @@ static bool ipc_pool_keep(struct ipc_sock *is, const struct us_ring_state *rs)
 	    rs->tx_head - is->tx_start > is->tx_size / 4)
 		return false;
 	pool->slot[pool->n++] = (struct ipc_pool_slot){ is->memfd, is->map, is->map_len,
-							is->rx_size, is->tx_size };
+							is->rx_size, is->tx_size, is->shm_id };
 	ipc_state->pool_slots++;
 	return true;
 }
@@ -309,6 +310,7 @@ static int ipc_map(struct ipc_sock *is, int *memfd_out)
 	}
 	is->map = p;
 	is->map_len = len;
+	is->shm_id = ++ipc_state->next_shm_id;
 	is->shm = p;
 	*memfd_out = fd;
 	return 0;
@@ -591,6 +593,7 @@ static int ipc_do_accept(struct ipc_sock *is, const struct ipc_msg *m, uint64_t 
 	si.peer.ip = peer.ip;
 	si.peer.port = peer.port;
 	si.flags = cis->pooled ? IPC_SI_POOLED : 0;
+	si.shm_id = cis->shm_id;
 	int fds[2] = { pfd, mfd };
 	r = ipc_reply(is, m, 0, &si, sizeof si, fds, 2);
 	close(pfd); /* mfd stays with cis (IPC_ATTACH) */

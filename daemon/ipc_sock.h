@@ -23,6 +23,7 @@ struct ipc_pool_slot {
 	uint8_t *map;
 	size_t map_len;
 	uint32_t rx_size, tx_size;
+	uint32_t shm_id;
 };
 struct ipc_pool {
 	unsigned refs;      /* the listener (while open) + sockets from it */
@@ -47,6 +48,7 @@ struct ipc_sock {
 				    * may grow to); never read back from shm */
 	uint32_t seen_rx_tail, seen_tx_head; /* the program's indices at the last sync */
 	int memfd;     /* kept for IPC_ATTACH (adoption by a new process image) */
+	uint32_t shm_id; /* numbers each memfd ustackd creates (shim/ipc.h) */
 	struct ipc_pool *pool; /* a listener's pool, or the one this socket's
 				* memory returns to (accepted sockets) */
 	bool pool_owner; /* `pool` is this listener's own */

@@ -104,8 +104,8 @@
  * the same listener gets it again, header zeroed (its rings keep stale
  * bytes of an earlier connection of the same listener).  IPC_SI_POOLED in
  * the accept reply tells the shim to keep the mapping when it closes the
- * socket (a small cache keyed by the memfd's inode) and to reuse it when
- * the same memfd comes back.  Who can see a pooled memfd: only processes
+ * socket (a small cache keyed by the memfd's inode and ustackd's shm_id)
+ * and to reuse it when the same memfd comes back.  Who can see a pooled memfd: only processes
  * that share the listener (they accept each other's connections anyway).
  * A socket handed to another process image (IPC_ATTACH) never returns to
  * the pool, nor does one that moved more than a quarter of a ring (its
@@ -199,7 +199,9 @@ struct ipc_sockinfo {
 	uint32_t tx_size;
 	struct ipc_addr peer; /* IPC_ACCEPT */
 	uint32_t flags;    /* IPC_SI_* */
-	uint32_t reserved;
+	uint32_t shm_id;   /* IPC_SI_POOLED: this memfd's number, new for each
+			    * memfd ustackd creates (an inode number alone may
+			    * come back after 2^32 memfds) */
 };
 
 /* IPC_ATTACH reply: the socket as a new process image must see it. */

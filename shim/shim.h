@@ -78,6 +78,7 @@ struct shim_sock {
 	bool pooled;      /* IPC_SI_POOLED: keep the mapping after close */
 	dev_t shm_dev;    /* the memfd's identity, for the mapping cache */
 	ino_t shm_ino;
+	uint32_t shm_id;  /* ustackd's number for it (ipc.h) */
 	pthread_mutex_t req_lock, rx_lock, tx_lock;
 	uint32_t seq;
 	int nonblock;  /* O_NONBLOCK of the open file (atomic) */

@@ -287,6 +287,7 @@ static int shim_ctl_get(void)
 struct shim_map_ent {
 	dev_t dev;
 	ino_t ino;
+	uint32_t id;
 	void *p;
 	size_t len;
 };
@@ -305,13 +306,14 @@ static void shim_mc_drop_lock(void) { __atomic_store_n(&shim_mc_lock, 0, __ATOMI
 void shim_map_after_fork(void) { __atomic_store_n(&shim_mc_lock, 0, __ATOMIC_RELEASE); }
 
 /* The cached mapping of this memfd, removed from the cache, or NULL. */
-static void *shim_map_lookup(dev_t dev, ino_t ino, size_t len)
+static void *shim_map_lookup(dev_t dev, ino_t ino, uint32_t id, size_t len)
 {
 	void *p = NULL;
 
 	shim_mc_take_lock();
 	for (unsigned i = 0; i < shim_mc_n; i++) {
-		if (shim_mc[i].dev == dev && shim_mc[i].ino == ino && shim_mc[i].len == len) {
+		if (shim_mc[i].dev == dev && shim_mc[i].ino == ino && shim_mc[i].id == id &&
+		    shim_mc[i].len == len) {
 			p = shim_mc[i].p;
 			shim_mc[i] = shim_mc[--shim_mc_n];
 			break;
@@ -323,7 +325,7 @@ static void *shim_map_lookup(dev_t dev, ino_t ino, size_t len)
 
 void shim_map_release(struct shim_sock *s)
 {
-	struct shim_map_ent old = { 0, 0, NULL, 0 };
+	struct shim_map_ent old = { 0, 0, 0, NULL, 0 };
 
 	if (!s->pooled || shim_in_vfork_child()) {
 		munmap(s->shm, s->map_len);
@@ -335,7 +337,8 @@ void shim_map_release(struct shim_sock *s)
 		memmove(&shim_mc[0], &shim_mc[1], sizeof shim_mc[0] * (SHIM_MAP_CACHE - 1));
 		shim_mc_n--;
 	}
-	shim_mc[shim_mc_n++] = (struct shim_map_ent){ s->shm_dev, s->shm_ino, s->shm, s->map_len };
+	shim_mc[shim_mc_n++] =
+		(struct shim_map_ent){ s->shm_dev, s->shm_ino, s->shm_id, s->shm, s->map_len };
 	shim_mc_drop_lock();
 	if (old.p)
 		munmap(old.p, old.len);
@@ -367,7 +370,8 @@ struct shim_sock *shim_sock_from(int type, const struct ipc_sockinfo *si, int me
 		s->pooled = true;
 		s->shm_dev = st.st_dev;
 		s->shm_ino = st.st_ino;
-		p = shim_map_lookup(st.st_dev, st.st_ino, need);
+		s->shm_id = si->shm_id;
+		p = shim_map_lookup(st.st_dev, st.st_ino, si->shm_id, need);
 	}
 	if (!p)
 		p = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
