@@ -141,7 +141,8 @@ static int ipc_sess_socket(struct ipc_sess *ss, const struct ipc_msg *m, const u
 		return ipc_send(ss->src.fd, IPC_SOCKET, IPC_F_REPLY, m->seq, -EPROTONOSUPPORT,
 				NULL, 0, NULL, 0);
 	type = req.type == 1 ? US_SOCK_STREAM : US_SOCK_DGRAM;
-	r = ipc_sock_new(ss, type, NULL, NULL, &is, &pfd, &mfd);
+	bool nb = m->flags & IPC_F_NONBLOCK;
+	r = ipc_sock_new(ss, type, NULL, NULL, nb, &is, &pfd, &mfd);
 	if (r < 0) {
 		log_verbose("ipc: socket for pid %ld failed: %s", (long)ss->pid, strerror(-r));
 		return ipc_send(ss->src.fd, IPC_SOCKET, IPC_F_REPLY, m->seq, r, NULL, 0, NULL, 0);
@@ -151,6 +152,7 @@ static int ipc_sess_socket(struct ipc_sess *ss, const struct ipc_msg *m, const u
 	si.type = req.type;
 	si.rx_size = is->rx_size;
 	si.tx_size = is->tx_size;
+	si.flags = nb ? IPC_SI_NONBLOCK : 0;
 	int fds[2] = { pfd, mfd };
 	r = ipc_send(ss->src.fd, IPC_SOCKET, IPC_F_REPLY, m->seq, 0, &si, sizeof si, fds, 2);
 	close(pfd); /* mfd stays with is (IPC_ATTACH) */

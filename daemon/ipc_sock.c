@@ -335,7 +335,7 @@ static void ipc_sock_free(struct ipc_sock *is)
 	struct ipc_sess *ss = is->sess;
 
 	if (is->src.fd >= 0) {
-		loop_del(&ipc_state->ud->loop, &is->src);
+		loop_forget(&ipc_state->ud->loop, &is->src); /* our end is ours alone */
 		close(is->src.fd);
 		is->src.fd = -1;
 	}
@@ -378,7 +378,7 @@ static void ipc_sock_hangup(struct ipc_sock *is)
 
 	log_verbose("ipc: socket %u of pid %ld closed by the program", is->id,
 		    (long)is->sess->pid);
-	loop_del(&ipc_state->ud->loop, &is->src);
+	loop_forget(&ipc_state->ud->loop, &is->src);
 	close(is->src.fd);
 	is->src.fd = -1;
 	if (is->type == US_SOCK_STREAM && us_tcp_info(is->so, &ti) == 0) {
@@ -417,7 +417,8 @@ static bool so_state_connected(struct us_sock *so)
 }
 
 int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so,
-		 struct ipc_pool *pool, struct ipc_sock **out, int *prog_fd, int *memfd)
+		 struct ipc_pool *pool, bool nonblock, struct ipc_sock **out, int *prog_fd,
+		 int *memfd)
 {
 	struct ipc *ip = ipc_state;
 	struct ipc_sock *is;
@@ -475,11 +476,12 @@ int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so
 			is->shm->tx_head = is->seen_tx_head = is->tx_start = rs.tx_head;
 		}
 	}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0,
+		       sv) < 0) {
 		err = -errno;
 		goto fail_is;
 	}
-	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0) {
+	if (!nonblock && fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0) {
 		err = -errno;
 		goto fail_is;
 	}
@@ -579,7 +581,8 @@ static int ipc_do_accept(struct ipc_sock *is, const struct ipc_msg *m, uint64_t 
 		is->pool->refs = 1;
 		is->pool_owner = true;
 	}
-	r = ipc_sock_new(is->sess, US_SOCK_STREAM, cso, is->pool, &cis, &pfd, &mfd);
+	bool nb = m->flags & IPC_F_NONBLOCK;
+	r = ipc_sock_new(is->sess, US_SOCK_STREAM, cso, is->pool, nb, &cis, &pfd, &mfd);
 	if (r < 0) {
 		log_verbose("ipc: accept for pid %ld failed: %s", (long)is->sess->pid,
 			    strerror(-r));
@@ -592,7 +595,7 @@ static int ipc_do_accept(struct ipc_sock *is, const struct ipc_msg *m, uint64_t 
 	si.tx_size = cis->tx_size;
 	si.peer.ip = peer.ip;
 	si.peer.port = peer.port;
-	si.flags = cis->pooled ? IPC_SI_POOLED : 0;
+	si.flags = (cis->pooled ? IPC_SI_POOLED : 0) | (nb ? IPC_SI_NONBLOCK : 0);
 	si.shm_id = cis->shm_id;
 	int fds[2] = { pfd, mfd };
 	r = ipc_reply(is, m, 0, &si, sizeof si, fds, 2);

@@ -70,7 +70,8 @@ struct ipc_sock {
  * them; the memfd stays open here too, for IPC_ATTACH).  On failure an
  * accepted `so` is closed. */
 int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so,
-		 struct ipc_pool *pool, struct ipc_sock **out, int *prog_fd, int *memfd);
+		 struct ipc_pool *pool, bool nonblock, struct ipc_sock **out, int *prog_fd,
+		 int *memfd);
 /* Send the IPC_WAKEs decided during this loop round (loop.c, before it
  * sleeps): one per socket however many frames of the round satisfied it. */
 void ipc_flush_wakes(void);

@@ -136,6 +136,11 @@ int loop_mod(struct loop *l, struct loop_source *src, uint32_t events)
 void loop_del(struct loop *l, struct loop_source *src)
 {
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, src->fd, NULL);
+	loop_forget(l, src);
+}
+
+void loop_forget(struct loop *l, struct loop_source *src)
+{
 	/* A handler may delete (and then free) another source whose event is
 	 * still ahead in this batch: a notification of the stack drops a
 	 * program's socket for an impossible ring index, for instance. */

@@ -45,6 +45,10 @@ void loop_fini(struct loop *l);
 int loop_add(struct loop *l, struct loop_source *src, uint32_t events);
 int loop_mod(struct loop *l, struct loop_source *src, uint32_t events);
 void loop_del(struct loop *l, struct loop_source *src);
+/* loop_del for a source whose fd is closed next and held by no other
+ * process: closing the last reference removes it from the epoll set
+ * (epoll(7)), so the EPOLL_CTL_DEL system call is skipped. */
+void loop_forget(struct loop *l, struct loop_source *src);
 
 /* Block the signals the loop takes through its signalfd; call before any
  * fork so every thread of the process inherits the mask. */

@@ -195,6 +195,8 @@ void report_status(struct ud *ud, uint64_t now, report_line_fn fn, void *ctx)
 	report_emit(&k, "offload %s", ud->dev.offload ? "csum,tso,gso (virtio-net header)"
 				       : ud->dev.vnet ? "off (refused by the kernel)" : "off");
 	report_emit(&k, "services %s", svc_mask_str(a->services, svcs, sizeof svcs));
+	report_emit(&k, "tcp-mem %llu of %llu", (unsigned long long)us_tcp_mem(ud->stack),
+		    (unsigned long long)ud->tcp_mem_max);
 	report_emit(&k, "uptime %llu", (unsigned long long)up);
 	report_emit(&k, "pid %ld", (long)getpid());
 	report_emit(&k, "version %s", USTACK_VERSION);

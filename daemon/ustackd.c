@@ -57,7 +57,7 @@ static int ud_stack_new(struct ud *ud)
 	cfg.trace = a->trace ? log_trace : NULL;
 	ud->dev.trace = a->trace;
 	cfg.tcp_time_wait = (uint64_t)a->time_wait * 1000000u;
-	cfg.tcp_mem_max = ud_tcp_mem(a);
+	cfg.tcp_mem_max = ud->tcp_mem_max = ud_tcp_mem(a);
 	cfg.tcp_rcvbuf_max = IPC_RING_RX_AUTO; /* the shared rings are mapped that large */
 	cfg.trace_ctx = NULL;
 	ud->stack = us_stack_new(&cfg, clock_now_us(), &err);

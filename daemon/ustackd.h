@@ -26,6 +26,7 @@ struct ud {
 	struct loop loop;
 	uint8_t mac[6];
 	uint64_t start_us; /* monotonic, for uptime */
+	uint64_t tcp_mem_max; /* the stack's TCP buffer budget, bytes */
 };
 
 #endif

@@ -161,6 +161,11 @@ enum ipc_type {
  * caller a round trip on every accepted connection (nginx sets
  * TCP_NODELAY on each); ustackd drops a socket that sends it otherwise. */
 #define IPC_F_NOREPLY 0x2u
+/* IPC_ACCEPT and IPC_SOCKET requests: the program wants the new socket
+ * non-blocking.  ustackd then makes the socketpair with SOCK_NONBLOCK (both
+ * ends: ustackd's end needs it anyway) and says so with IPC_SI_NONBLOCK,
+ * which saves an fcntl on each side of every accepted connection. */
+#define IPC_F_NONBLOCK 0x4u
 
 struct ipc_msg {
 	uint32_t magic;
@@ -192,6 +197,7 @@ struct ipc_addr {
 #define IPC_SI_POOLED 0x1u /* this memfd may come back for a later
 			    * connection of the same listener: keep the
 			    * mapping after close (see "Pooled shared memory") */
+#define IPC_SI_NONBLOCK 0x2u /* the program's end is already O_NONBLOCK */
 struct ipc_sockinfo {
 	uint32_t sock_id;
 	uint32_t type;

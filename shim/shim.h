@@ -141,7 +141,11 @@ void shim_map_after_fork(void);
 struct shim_sock *shim_sock_from(int type, const struct ipc_sockinfo *si, int memfd, int *err);
 /* One request on a socket channel.  req/rep are the payload; rep_len gets
  * the reply payload length; fds (2) receive SCM_RIGHTS when non-NULL.
- * Returns the reply status (>= 0) or a negative errno. */
+ * Returns the reply status (>= 0) or a negative errno.  shim_req_flags
+ * adds request flags (IPC_F_NONBLOCK). */
+int shim_req_flags(int fd, struct shim_sock *s, uint16_t type, uint16_t flags,
+		   const struct iovec *req, int nreq, const struct iovec *rep, int nrep,
+		   size_t *rep_len, int *fds);
 int shim_req(int fd, struct shim_sock *s, uint16_t type, const struct iovec *req, int nreq,
 	     const struct iovec *rep, int nrep, size_t *rep_len, int *fds);
 /* A request that wants no reply (IPC_F_NOREPLY, see ipc.h). */

@@ -115,7 +115,7 @@ static int shim_ep_scan(struct shim_ep *ep, struct epoll_event *out, int max, bo
 	for (int i = 0; i < ep->n && n < max; i++) {
 		struct shim_ep_ent *e = &ep->ent[i];
 
-		if (shim_fd_sock(e->fd) != e->s) { /* closed: the kernel forgets it too */
+		if (shim_fd_peek(e->fd) != e->s) { /* closed: the kernel forgets it too */
 			*e = ep->ent[--ep->n];
 			i--;
 			continue;

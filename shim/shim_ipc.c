@@ -416,7 +416,8 @@ int shim_ipc_socket(int type, int flags)
 		pthread_mutex_unlock(&shim_ctl_lock);
 		return fd;
 	}
-	r = shim_send_rec(fd, IPC_SOCKET, ++shim_ctl_seq, &reqv, 1);
+	r = shim_send_rec_flags(fd, IPC_SOCKET, flags & SOCK_NONBLOCK ? IPC_F_NONBLOCK : 0,
+				++shim_ctl_seq, &reqv, 1);
 	if (r == 0)
 		r = shim_recv_reply(fd, IPC_SOCKET, &repv, 1, &len, fds);
 	if (r == -ECONNRESET) { /* ustackd restarted or dropped us: reconnect next time */
@@ -438,7 +439,8 @@ int shim_ipc_socket(int type, int flags)
 	if (!(flags & SOCK_CLOEXEC))
 		shim_real.fcntl(fds[0], F_SETFD, 0);
 	if (flags & SOCK_NONBLOCK) {
-		shim_real.fcntl(fds[0], F_SETFL, O_NONBLOCK | O_RDWR);
+		if (!(si.flags & IPC_SI_NONBLOCK))
+			shim_real.fcntl(fds[0], F_SETFL, O_NONBLOCK | O_RDWR);
 		s->nonblock = 1;
 	}
 	shim_fd_set(fds[0], s);
@@ -498,8 +500,9 @@ struct shim_sock *shim_ipc_attach(int fd, int *err)
 	return s;
 }
 
-int shim_req(int fd, struct shim_sock *s, uint16_t type, const struct iovec *req, int nreq,
-	     const struct iovec *rep, int nrep, size_t *rep_len, int *fds)
+int shim_req_flags(int fd, struct shim_sock *s, uint16_t type, uint16_t flags,
+		   const struct iovec *req, int nreq, const struct iovec *rep, int nrep,
+		   size_t *rep_len, int *fds)
 {
 	int r;
 
@@ -507,13 +510,19 @@ int shim_req(int fd, struct shim_sock *s, uint16_t type, const struct iovec *req
 		return -ECONNRESET;
 	pthread_mutex_lock(&s->req_lock);
 	uint32_t seq = ++s->seq;
-	r = shim_send_rec(fd, type, seq, req, nreq);
+	r = shim_send_rec_flags(fd, type, flags, seq, req, nreq);
 	if (r == 0)
 		r = shim_recv_reply(fd, type, rep, nrep, rep_len, fds);
 	pthread_mutex_unlock(&s->req_lock);
 	if (r == -ECONNRESET && type != IPC_SOERROR)
 		shim_mark_dead(s);
 	return r;
+}
+
+int shim_req(int fd, struct shim_sock *s, uint16_t type, const struct iovec *req, int nreq,
+	     const struct iovec *rep, int nrep, size_t *rep_len, int *fds)
+{
+	return shim_req_flags(fd, s, type, 0, req, nreq, rep, nrep, rep_len, fds);
 }
 
 int shim_req_simple(int fd, struct shim_sock *s, uint16_t type, const void *req, uint32_t len,

@@ -139,7 +139,9 @@ static int shim_accept_common(int fd, struct shim_sock *s, struct sockaddr *sa, 
 		struct iovec rp = { &si, sizeof si };
 		size_t got = 0;
 		int fds[2] = { -1, -1 };
-		int r = shim_req(fd, s, IPC_ACCEPT, NULL, 0, &rp, 1, &got, fds);
+		int r = shim_req_flags(fd, s, IPC_ACCEPT,
+				       flags & SOCK_NONBLOCK ? IPC_F_NONBLOCK : 0, NULL, 0, &rp, 1,
+				       &got, fds);
 
 		if (r == 0) {
 			if (got != sizeof si || fds[0] < 0 || fds[1] < 0) {
@@ -157,7 +159,8 @@ static int shim_accept_common(int fd, struct shim_sock *s, struct sockaddr *sa, 
 			if (!(flags & SOCK_CLOEXEC))
 				shim_real.fcntl(fds[0], F_SETFD, 0);
 			if (flags & SOCK_NONBLOCK) {
-				shim_real.fcntl(fds[0], F_SETFL, O_RDWR | O_NONBLOCK);
+				if (!(si.flags & IPC_SI_NONBLOCK))
+					shim_real.fcntl(fds[0], F_SETFL, O_RDWR | O_NONBLOCK);
 				c->nonblock = 1;
 			}
 			shim_fd_set(fds[0], c);

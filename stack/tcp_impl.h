@@ -180,6 +180,8 @@ struct tcp_pcb *tcp_pcb_new(struct us_stack *s);
 int tcp_pcb_bufs(struct tcp_pcb *tp, size_t rcv, size_t snd);
 /* Re-charge the connection's ring memory to the stack's total. */
 void tcp_mem_update(struct tcp_pcb *tp);
+/* Point an orphan's receive ring at scratch memory (tcp_subr.c). */
+void tcp_rcv_orphan(struct tcp_pcb *tp);
 /* RFC 7323 §2.3: the shift our window needs, for the ring or for what
  * receive auto-tuning may grow it to. */
 uint8_t tcp_rcv_wscale(const struct tcp_pcb *tp);

@@ -25,6 +25,13 @@ static void tcp_enter_time_wait(struct tcp_pcb *tp)
 	tcp_timers_clear_all(tp);
 	tcp_state(tp, US_TCP_TIME_WAIT);
 	US_INC(tp->s, tcp_time_wait_entered);
+	/* An orphan waits out 2*MSL with no send memory: our FIN and all
+	 * before it were acknowledged.  A connection nginx closes first
+	 * spends a minute here; 7,000 a second held 4 KiB each. */
+	if (!tp->so) {
+		ring_release(&tp->snd);
+		tcp_mem_update(tp);
+	}
 	tcp_timer_set(tp, TCPT_2MSL, tp->s->now + tp->s->cfg.tcp_time_wait);
 }
 

@@ -358,22 +358,16 @@ static int tcp_rings_own(struct tcp_pcb *tp)
 	/* Only the bytes still to be sent or acknowledged move, into a ring
 	 * just big enough: copying (and allocating) the whole 256 KiB cost
 	 * every short connection (nginx, Connection: close) a fresh mmap and
-	 * 64 page faults. */
-	if (r->buf && !r->owned && ring_rehome(r, TCP_BUF_MIN) < 0)
+	 * 64 page faults.  In TIME_WAIT everything was acknowledged. */
+	if (tp->state == US_TCP_TIME_WAIT)
+		ring_release(r);
+	else if (r->buf && !r->owned && ring_rehome(r, TCP_BUF_MIN) < 0)
 		return -ENOMEM;
-	r = &tp->rcv;
-	if (r->buf && !r->owned) {
-		uint8_t *mem = malloc(TCP_BUF_MIN);
-
-		if (!mem)
-			return -ENOMEM;
-		r->buf = mem;
-		r->size = TCP_BUF_MIN;
-		r->mask = r->size - 1;
-		r->tail = r->head;
-		r->owned = true;
-		tp->nooo = 0;
-	}
+	/* Nothing is ever received into an orphan's ring: new data resets
+	 * the connection (tcp_input.c, RFC 9293 §3.10.7.4 as Linux does it),
+	 * later states take no text.  It keeps a size for the window it
+	 * advertises, over scratch memory that is never read. */
+	tcp_rcv_orphan(tp);
 	tcp_mem_update(tp);
 	return 0;
 }

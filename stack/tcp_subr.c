@@ -111,9 +111,35 @@ uint8_t tcp_rcv_wscale(const struct tcp_pcb *tp)
 	return ws;
 }
 
+/* The receive "ring" of every orphan (tcp_rcv_orphan): never written,
+ * since an orphan takes no text, so one scratch area serves them all. */
+static uint8_t tcp_orphan_rcv[TCP_BUF_MIN];
+
+void tcp_rcv_orphan(struct tcp_pcb *tp)
+{
+	struct us_ring *r = &tp->rcv;
+
+	if (!r->buf || r->buf == tcp_orphan_rcv)
+		return;
+	if (r->owned)
+		free(r->buf);
+	r->buf = tcp_orphan_rcv;
+	r->size = r->cap = TCP_BUF_MIN;
+	r->mask = r->size - 1;
+	r->tail = r->head;
+	r->owned = false;
+	tp->nooo = 0;
+}
+
+uint64_t us_tcp_mem(const struct us_stack *s)
+{
+	return s->tcp_mem;
+}
+
 void tcp_mem_update(struct tcp_pcb *tp)
 {
-	uint64_t m = (tp->rcv.buf ? tp->rcv.size : 0) + (tp->snd.buf ? tp->snd.size : 0);
+	uint64_t m = (tp->rcv.buf && tp->rcv.buf != tcp_orphan_rcv ? tp->rcv.size : 0) +
+		     (tp->snd.buf ? tp->snd.size : 0);
 
 	tp->s->tcp_mem = tp->s->tcp_mem - tp->mem + m;
 	tp->mem = m;

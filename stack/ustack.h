@@ -88,6 +88,9 @@ struct us_stack;
 /* Create a stack; returns NULL and sets *err (negative errno) on bad config. */
 struct us_stack *us_stack_new(const struct us_config *cfg, uint64_t now, int *err);
 void us_stack_free(struct us_stack *s);
+/* Bytes of TCP send and receive memory held now (every connection's rings,
+ * orphans included), against us_config.tcp_mem_max. */
+uint64_t us_tcp_mem(const struct us_stack *s);
 
 /* Feed one received frame (Ethernet frame in ether mode, IPv4 packet in IP
  * mode).  The buffer is only read, and only during the call. */

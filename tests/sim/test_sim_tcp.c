@@ -429,6 +429,7 @@ START_TEST(graceful_close_time_wait_custom)
 
 	tcpt_recreate(&sim, 2 * T_SEC);
 	pair(&cli, &srv);
+	ck_assert_uint_gt(us_tcp_mem(sim.st[SIM_A]), 0);
 	ck_assert_int_eq(us_close(cli, sim.now), 0); /* active closer */
 	sim_run(&sim, 10 * T_MS);
 	ck_assert_int_eq(us_recv(srv, buf, sizeof(buf), 0, sim.now), 0);
@@ -437,6 +438,8 @@ START_TEST(graceful_close_time_wait_custom)
 	tw0 = sim.now;
 	ck_assert_uint_eq(socks(SIM_A).time_wait, 1);
 	ck_assert_uint_eq(socks(SIM_A).orphans, 1);
+	/* An orphan waits out TIME_WAIT holding no ring memory. */
+	ck_assert_uint_eq(us_tcp_mem(sim.st[SIM_A]), 0);
 	ck_assert_uint_eq(socks(SIM_B).n, 0); /* passive closer: gone */
 	ck_assert_uint_eq(ctr(SIM_A, US_CTR_tcp_time_wait_entered), 1);
 	ck_assert_uint_eq(ctr(SIM_B, US_CTR_tcp_time_wait_entered), 0);
