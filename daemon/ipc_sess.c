@@ -321,5 +321,7 @@ void ipc_report(report_line_fn fn, void *ctx)
 	IPC_LINE("drop_bad_tx_index", ip->bad_tx_index);
 	IPC_LINE("pool_slots", ip->pool_slots);
 	IPC_LINE("pool_reused", ip->pool_reused);
+	IPC_LINE("pool_cached", ip->pool_cached);
+	IPC_LINE("pool_fetched", ip->pool_fetched);
 #undef IPC_LINE
 }

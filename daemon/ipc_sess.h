@@ -54,6 +54,8 @@ struct ipc {
 	/* pooled shared memory (ipc_sock.h): slots held now, taken again */
 	unsigned pool_slots;
 	uint64_t pool_reused;
+	uint64_t pool_cached; /* accepts that passed no memfd (IPC_SI_CACHED) */
+	uint64_t pool_fetched; /* IPC_MEMFD served: the shim had lost the mapping */
 };
 
 extern struct ipc *ipc_state;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -260,7 +261,9 @@ static bool ipc_pool_take(struct ipc_pool *pool, struct ipc_sock *is, int *memfd
 		is->map = sl->map;
 		is->map_len = sl->map_len;
 		is->shm_id = sl->shm_id;
+		is->shm_ino = sl->shm_ino;
 		is->shm = (struct ipc_shm *)sl->map;
+		is->cached_by = __atomic_load_n(&is->shm->cached_by, __ATOMIC_RELAXED);
 		memset(is->map, 0, IPC_SHM_HDR);
 		*memfd_out = sl->memfd;
 		pool->slot[i] = pool->slot[--pool->n];
@@ -284,7 +287,8 @@ static bool ipc_pool_keep(struct ipc_sock *is, const struct us_ring_state *rs)
 	    rs->tx_head - is->tx_start > is->tx_size / 4)
 		return false;
 	pool->slot[pool->n++] = (struct ipc_pool_slot){ is->memfd, is->map, is->map_len,
-							is->rx_size, is->tx_size, is->shm_id };
+							is->rx_size, is->tx_size, is->shm_id,
+							is->shm_ino };
 	ipc_state->pool_slots++;
 	return true;
 }
@@ -302,12 +306,15 @@ static int ipc_map(struct ipc_sock *is, int *memfd_out)
 		close(fd);
 		return err;
 	}
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	struct stat st;
+	void *p = fstat(fd, &st) < 0 ? MAP_FAILED
+				     : mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
 		int err = -errno;
 		close(fd);
 		return err;
 	}
+	is->shm_ino = (uint64_t)st.st_ino;
 	is->map = p;
 	is->map_len = len;
 	is->shm_id = ++ipc_state->next_shm_id;
@@ -597,8 +604,16 @@ static int ipc_do_accept(struct ipc_sock *is, const struct ipc_msg *m, uint64_t 
 	si.peer.port = peer.port;
 	si.flags = (cis->pooled ? IPC_SI_POOLED : 0) | (nb ? IPC_SI_NONBLOCK : 0);
 	si.shm_id = cis->shm_id;
+	si.shm_ino = cis->shm_ino;
+	/* The asking process keeps this memory mapped (it said so in the
+	 * header before we reused it): pass the channel alone (shim/ipc.h). */
+	if (cis->pooled && cis->cached_by && cis->cached_by == m->owner) {
+		si.flags |= IPC_SI_CACHED;
+		cis->memfd_owed = true;
+		ipc_state->pool_cached++;
+	}
 	int fds[2] = { pfd, mfd };
-	r = ipc_reply(is, m, 0, &si, sizeof si, fds, 2);
+	r = ipc_reply(is, m, 0, &si, sizeof si, fds, si.flags & IPC_SI_CACHED ? 1 : 2);
 	close(pfd); /* mfd stays with cis (IPC_ATTACH) */
 	if (r < 0) /* the program is not reading its replies */
 		ipc_sock_free(cis);
@@ -687,6 +702,19 @@ static int ipc_do_attach(struct ipc_sock *is, const struct ipc_msg *m)
 	return ipc_reply(is, m, 0, &at, sizeof at, &is->memfd, 1);
 }
 
+/* IPC_MEMFD: the memory of a socket accepted with IPC_SI_CACHED, for a
+ * shim that no longer had it; once, and only as the first request (later,
+ * IPC_ATTACH is the way, and it takes the memory out of the pool). */
+static int ipc_do_memfd(struct ipc_sock *is, const struct ipc_msg *m, bool owed)
+{
+	if (m->len != 0)
+		return -EBADMSG;
+	if (!owed || is->memfd < 0)
+		return ipc_reply(is, m, -EPERM, NULL, 0, NULL, 0);
+	ipc_state->pool_fetched++;
+	return ipc_reply(is, m, 0, NULL, 0, &is->memfd, 1);
+}
+
 /* One request.  Returns 0, or negative errno to drop the socket (malformed
  * request, or a reply the program does not take). */
 static int ipc_sock_request(struct ipc_sock *is, struct ipc_msg *m, uint8_t *pl, uint64_t now)
@@ -695,8 +723,13 @@ static int ipc_sock_request(struct ipc_sock *is, struct ipc_msg *m, uint8_t *pl,
 	int32_t v;
 	int r;
 
+	bool owed = is->memfd_owed;
+
 	ipc_state->requests++;
+	is->memfd_owed = false;
 	switch (m->type) {
+	case IPC_MEMFD:
+		return ipc_do_memfd(is, m, owed);
 	case IPC_DOORBELL:
 		ipc_state->doorbells++;
 		if (ipc_sock_sync(is, now) < 0)

@@ -24,6 +24,7 @@ struct ipc_pool_slot {
 	size_t map_len;
 	uint32_t rx_size, tx_size;
 	uint32_t shm_id;
+	uint64_t shm_ino;
 };
 struct ipc_pool {
 	unsigned refs;      /* the listener (while open) + sockets from it */
@@ -49,6 +50,9 @@ struct ipc_sock {
 	uint32_t seen_rx_tail, seen_tx_head; /* the program's indices at the last sync */
 	int memfd;     /* kept for IPC_ATTACH (adoption by a new process image) */
 	uint32_t shm_id; /* numbers each memfd ustackd creates (shim/ipc.h) */
+	uint64_t shm_ino; /* the memfd's inode number */
+	uint32_t cached_by; /* from the pool: the header's cached_by before reuse */
+	bool memfd_owed; /* accepted with IPC_SI_CACHED: IPC_MEMFD may come first */
 	struct ipc_pool *pool; /* a listener's pool, or the one this socket's
 				* memory returns to (accepted sockets) */
 	bool pool_owner; /* `pool` is this listener's own */

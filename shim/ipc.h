@@ -105,7 +105,11 @@
  * bytes of an earlier connection of the same listener).  IPC_SI_POOLED in
  * the accept reply tells the shim to keep the mapping when it closes the
  * socket (a small cache keyed by the memfd's inode and ustackd's shm_id)
- * and to reuse it when the same memfd comes back.  Who can see a pooled memfd: only processes
+ * and to reuse it when the same memfd comes back.  The shim notes its pid in the
+ * header's cached_by while it keeps a mapping; when ustackd hands that
+ * memory to the same pid again it sends no memfd (IPC_SI_CACHED: one fd
+ * less to pass, no fstat and close in the program), and a shim that lost
+ * the mapping anyway asks for it once with IPC_MEMFD.  Who can see a pooled memfd: only processes
  * that share the listener (they accept each other's connections anyway).
  * A socket handed to another process image (IPC_ATTACH) never returns to
  * the pool, nor does one that moved more than a quarter of a ring (its
@@ -125,7 +129,7 @@
 #include <stdint.h>
 
 #define IPC_MAGIC 0x4b545355u /* "USTK" little-endian */
-#define IPC_VERSION 3
+#define IPC_VERSION 4
 #define IPC_MAX_PAYLOAD 65600u /* a UDP datagram and its header */
 #define IPC_SHM_HDR 4096u
 #define IPC_RING_MIN 4096u
@@ -149,6 +153,9 @@ enum ipc_type {
 	IPC_RECVFROM = 20, /* req: ipc_dgram (len = buffer size, flags); rep: ipc_dgram + data */
 	IPC_SOERROR = 21,  /* rep status = pending error (positive errno), cleared */
 	IPC_ATTACH = 22,   /* req: -; rep: ipc_attach + SCM_RIGHTS(memfd) (adoption) */
+	IPC_MEMFD = 23,    /* req: -; rep: SCM_RIGHTS(memfd): only as the first
+			    * request on a socket accepted with IPC_SI_CACHED
+			    * whose mapping the shim no longer has */
 	IPC_DOORBELL = 30, /* no reply: rings moved, sync them */
 	/* socket channel, ustackd -> program */
 	IPC_WAKE = 40,     /* no reply: events & want became non-zero */
@@ -198,6 +205,10 @@ struct ipc_addr {
 			    * connection of the same listener: keep the
 			    * mapping after close (see "Pooled shared memory") */
 #define IPC_SI_NONBLOCK 0x2u /* the program's end is already O_NONBLOCK */
+#define IPC_SI_CACHED 0x4u /* with IPC_SI_POOLED: no memfd was sent, this
+			    * process said it keeps the mapping (ipc_shm
+			    * cached_by); find it by shm_ino and shm_id, or
+			    * ask for the memfd with IPC_MEMFD */
 struct ipc_sockinfo {
 	uint32_t sock_id;
 	uint32_t type;
@@ -208,6 +219,7 @@ struct ipc_sockinfo {
 	uint32_t shm_id;   /* IPC_SI_POOLED: this memfd's number, new for each
 			    * memfd ustackd creates (an inode number alone may
 			    * come back after 2^32 memfds) */
+	uint64_t shm_ino;  /* IPC_SI_POOLED: the memfd's inode number */
 };
 
 /* IPC_ATTACH reply: the socket as a new process image must see it. */
@@ -221,6 +233,8 @@ struct ipc_attach {
 	uint32_t flags;         /* IPC_ATT_* */
 	uint32_t reserved;
 };
+
+_Static_assert(sizeof(struct ipc_sockinfo) == 40, "ipc_sockinfo has no hidden padding");
 
 struct ipc_int {
 	int32_t val;
@@ -264,7 +278,11 @@ struct ipc_shm {
 	uint32_t tx_lock;      /* program-only futex words (see above) */
 	uint32_t rx_lock;
 	uint32_t waiters;      /* program-only: callers blocked on the fd now */
-	uint32_t prog_pad[10];
+	uint32_t cached_by;    /* pooled memory: the pid whose shim keeps this
+				* mapping after close (0 when it let it go);
+				* read by ustackd when it hands the memory out
+				* again, a hint only (a miss costs IPC_MEMFD) */
+	uint32_t prog_pad[9];
 };
 
 #endif

@@ -137,8 +137,11 @@ int shim_ipc_socket(int type, int flags);
 void shim_map_release(struct shim_sock *s);
 /* In a fork child: the cache's lock may have been held by another thread. */
 void shim_map_after_fork(void);
-/* Map a received memfd and build the object; closes memfd. */
+/* Map a received memfd and build the object; closes memfd.  memfd -1
+ * (IPC_SI_CACHED): the mapping comes from the cache, or NULL with -ENOENT. */
 struct shim_sock *shim_sock_from(int type, const struct ipc_sockinfo *si, int memfd, int *err);
+/* IPC_MEMFD on a freshly accepted socket's channel: its memfd or -errno. */
+int shim_ipc_fetch_memfd(int fd);
 /* One request on a socket channel.  req/rep are the payload; rep_len gets
  * the reply payload length; fds (2) receive SCM_RIGHTS when non-NULL.
  * Returns the reply status (>= 0) or a negative errno.  shim_req_flags

@@ -135,6 +135,19 @@ static void shim_fd_forget(int fd)
 
 void shim_fd_clear(int fd)
 {
+	void **p = shim_slot(shim_sock_tab, fd, false), **e = shim_slot(shim_ep_tab, fd, false);
+	void *v = p ? __atomic_load_n(p, __ATOMIC_ACQUIRE) : NULL;
+
+	/* Forgetting that a number was a kernel fd is harmless even in a
+	 * vfork child (the parent probes it again once): only sockets and
+	 * epoll tables need the vfork check, whose getpid every close() of a
+	 * file used to pay. */
+	if (!SHIM_FD_IS_SOCK(v) && !(e && __atomic_load_n(e, __ATOMIC_ACQUIRE))) {
+		if (v)
+			__atomic_compare_exchange_n(p, &v, NULL, false, __ATOMIC_ACQ_REL,
+						    __ATOMIC_ACQUIRE);
+		return;
+	}
 	if (!shim_in_vfork_child())
 		shim_fd_forget(fd);
 }

@@ -305,21 +305,26 @@ static void shim_mc_drop_lock(void) { __atomic_store_n(&shim_mc_lock, 0, __ATOMI
 
 void shim_map_after_fork(void) { __atomic_store_n(&shim_mc_lock, 0, __ATOMIC_RELEASE); }
 
-/* The cached mapping of this memfd, removed from the cache, or NULL. */
-static void *shim_map_lookup(dev_t dev, ino_t ino, uint32_t id, size_t len)
+/* The cached mapping of this memfd, removed from the cache, or NULL.
+ * any_dev: the memfd itself did not come (IPC_SI_CACHED); memfds all live
+ * on one internal mount, and a cached mapping keeps its inode alive. */
+static void *shim_map_lookup(dev_t *dev, ino_t ino, uint32_t id, size_t len, bool any_dev)
 {
 	void *p = NULL;
 
 	shim_mc_take_lock();
 	for (unsigned i = 0; i < shim_mc_n; i++) {
-		if (shim_mc[i].dev == dev && shim_mc[i].ino == ino && shim_mc[i].id == id &&
-		    shim_mc[i].len == len) {
+		if ((any_dev || shim_mc[i].dev == *dev) && shim_mc[i].ino == ino &&
+		    shim_mc[i].id == id && shim_mc[i].len == len) {
 			p = shim_mc[i].p;
+			*dev = shim_mc[i].dev;
 			shim_mc[i] = shim_mc[--shim_mc_n];
 			break;
 		}
 	}
 	shim_mc_drop_lock();
+	if (p) /* in use again: not a cached mapping for ustackd's hint */
+		__atomic_store_n(&((struct ipc_shm *)p)->cached_by, 0, __ATOMIC_RELAXED);
 	return p;
 }
 
@@ -339,9 +344,13 @@ void shim_map_release(struct shim_sock *s)
 	}
 	shim_mc[shim_mc_n++] =
 		(struct shim_map_ent){ s->shm_dev, s->shm_ino, s->shm_id, s->shm, s->map_len };
+	/* Tell ustackd it need not send this memfd to us again (ipc.h). */
+	__atomic_store_n(&s->shm->cached_by, (uint32_t)shim_self_pid(), __ATOMIC_RELAXED);
 	shim_mc_drop_lock();
-	if (old.p)
+	if (old.p) {
+		__atomic_store_n(&((struct ipc_shm *)old.p)->cached_by, 0, __ATOMIC_RELAXED);
 		munmap(old.p, old.len);
+	}
 }
 
 struct shim_sock *shim_sock_from(int type, const struct ipc_sockinfo *si, int memfd, int *err)
@@ -359,11 +368,28 @@ struct shim_sock *shim_sock_from(int type, const struct ipc_sockinfo *si, int me
 			goto fail;
 		need += (size_t)rx + tx;
 	}
-	if (fstat(memfd, &st) < 0 || (size_t)st.st_size < need)
+	bool cached = memfd < 0;
+	if (cached) {
+		/* IPC_SI_CACHED: our own mapping, or ENOENT (ask for the memfd). */
+		*err = -ENOENT;
+		if (type != SOCK_STREAM || (si->flags & (IPC_SI_POOLED | IPC_SI_CACHED)) !=
+						   (IPC_SI_POOLED | IPC_SI_CACHED))
+			return NULL;
+		st.st_dev = 0;
+		st.st_ino = (ino_t)si->shm_ino;
+		p = shim_map_lookup(&st.st_dev, st.st_ino, si->shm_id, need, true);
+		if (!p)
+			return NULL;
+	} else if (fstat(memfd, &st) < 0 || (size_t)st.st_size < need) {
 		goto fail;
+	}
 	s = calloc(1, sizeof *s);
 	if (!s) {
 		*err = -ENOMEM;
+		if (cached) {
+			munmap(p, need);
+			return NULL;
+		}
 		goto fail;
 	}
 	if (type == SOCK_STREAM && (si->flags & IPC_SI_POOLED)) {
@@ -371,7 +397,8 @@ struct shim_sock *shim_sock_from(int type, const struct ipc_sockinfo *si, int me
 		s->shm_dev = st.st_dev;
 		s->shm_ino = st.st_ino;
 		s->shm_id = si->shm_id;
-		p = shim_map_lookup(st.st_dev, st.st_ino, si->shm_id, need);
+		if (!p)
+			p = shim_map_lookup(&st.st_dev, st.st_ino, si->shm_id, need, false);
 	}
 	if (!p)
 		p = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
@@ -380,7 +407,8 @@ struct shim_sock *shim_sock_from(int type, const struct ipc_sockinfo *si, int me
 		free(s);
 		goto fail;
 	}
-	shim_real.close(memfd);
+	if (!cached)
+		shim_real.close(memfd);
 	s->type = type;
 	s->id = si->sock_id;
 	s->shm = p;
@@ -517,6 +545,26 @@ int shim_req_flags(int fd, struct shim_sock *s, uint16_t type, uint16_t flags,
 	if (r == -ECONNRESET && type != IPC_SOERROR)
 		shim_mark_dead(s);
 	return r;
+}
+
+int shim_ipc_fetch_memfd(int fd)
+{
+	int fds[2] = { -1, -1 };
+	size_t len = 0;
+	int r = shim_send_rec(fd, IPC_MEMFD, 1, NULL, 0);
+
+	if (r == 0)
+		r = shim_recv_reply(fd, IPC_MEMFD, NULL, 0, &len, fds);
+	if (fds[1] >= 0)
+		shim_real.close(fds[1]);
+	if (r >= 0 && (len != 0 || fds[0] < 0))
+		r = -EPROTO;
+	if (r < 0) {
+		if (fds[0] >= 0)
+			shim_real.close(fds[0]);
+		return r;
+	}
+	return fds[0];
 }
 
 int shim_req(int fd, struct shim_sock *s, uint16_t type, const struct iovec *req, int nreq,

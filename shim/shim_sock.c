@@ -144,13 +144,21 @@ static int shim_accept_common(int fd, struct shim_sock *s, struct sockaddr *sa, 
 				       &got, fds);
 
 		if (r == 0) {
-			if (got != sizeof si || fds[0] < 0 || fds[1] < 0) {
+			bool cached = si.flags & IPC_SI_CACHED;
+			if (got != sizeof si || fds[0] < 0 || (fds[1] < 0) != cached) {
 				for (int i = 0; i < 2; i++)
 					if (fds[i] >= 0)
 						shim_real.close(fds[i]);
 				return -EPROTO;
 			}
 			struct shim_sock *c = shim_sock_from(SOCK_STREAM, &si, fds[1], &r);
+			if (!c && r == -ENOENT && cached) {
+				/* The mapping ustackd counted on is gone: ask once. */
+				fds[1] = shim_ipc_fetch_memfd(fds[0]);
+				c = fds[1] < 0 ? NULL : shim_sock_from(SOCK_STREAM, &si, fds[1], &r);
+				if (fds[1] < 0)
+					r = fds[1] == -ECONNRESET ? -ECONNABORTED : fds[1];
+			}
 			if (!c) {
 				shim_real.close(fds[0]);
 				return r;

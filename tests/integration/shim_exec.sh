@@ -119,9 +119,14 @@ pa_step direct
 [ "$(ipc_ctr pool_slots)" -eq 1 ] ||
 	fail "an accepted socket closed in its own process did not return its memory to the pool (ipc_pool_slots $(ipc_ctr pool_slots))"
 r0=$(ipc_ctr pool_reused)
+c0=$(ipc_ctr pool_cached)
 echo next >&7
 pa_step passed
 [ "$(ipc_ctr pool_reused)" -gt "$r0" ] || fail "the second accepted socket did not get the pooled memory"
+# The helper kept the first socket's mapping (the shim's cache): the
+# second accept passed the channel alone (IPC_SI_CACHED).
+[ "$(ipc_ctr pool_cached)" -gt "$c0" ] ||
+	fail "the second accept sent the memfd again although the process kept the mapping"
 [ "$(ipc_ctr pool_slots)" -eq 0 ] ||
 	fail "memory of a socket adopted by another program image went back to the pool (ipc_pool_slots $(ipc_ctr pool_slots))"
 echo end >&7

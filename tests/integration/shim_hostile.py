@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """shim_hostile.py - a program that speaks ustackd's binary protocol
 (shim/ipc.h) itself and misbehaves on its socket channels, run by
-shim_hostile.sh.  Usage: shim_hostile.py CONTROL_SOCKET
+shim_hostile.sh.  Usage: shim_hostile.py CONTROL_SOCKET STACK_IP
 
 Opens a session (IPC_HELLO), then for each case a fresh stream socket
 (IPC_SOCKET: the channel and the memfd arrive with SCM_RIGHTS) and sends one
@@ -9,6 +9,8 @@ bad record on its channel; ustackd must drop that socket (the channel
 reaches end-of-file) and nothing else.  Then a good request on a new socket
 of the same session must still be answered.  Prints 'hostile ok N' with the
 number of sockets ustackd dropped; exit status 0 = pass."""
+import errno
+import mmap
 import os
 import select
 import socket
@@ -16,10 +18,15 @@ import struct
 import sys
 
 MAGIC = 0x4B545355
-VERSION = 3
+VERSION = 4
 HDR = struct.Struct('<IHHIiII')  # magic type flags seq status len owner
 IPC_HELLO, IPC_SOCKET, IPC_SETOPT, IPC_GETNAME = 1, 2, 15, 17
+IPC_BIND, IPC_LISTEN, IPC_ACCEPT, IPC_MEMFD = 10, 11, 13, 23
 F_REPLY, F_NOREPLY = 0x1, 0x2
+SI = struct.Struct('<IIIIIHHIIQ')  # ipc_sockinfo (shim/ipc.h)
+SI_POOLED, SI_CACHED = 0x1, 0x4
+SHM_CACHED_BY = 88  # offsetof(struct ipc_shm, cached_by)
+PORT = 7501
 US_SO_RCVBUF = 0
 
 
@@ -70,6 +77,69 @@ def expect_dropped(chan, what):
     chan.close()
 
 
+def accept(lis):
+    """IPC_ACCEPT until a connection comes: (sockinfo fields, fds)."""
+    for _ in range(100):
+        lis.send(rec(IPC_ACCEPT))
+        status, payload, fds = reply(lis, IPC_ACCEPT, 2)
+        if status == 0:
+            if len(payload) != SI.size:
+                sys.exit(f'FAIL: IPC_ACCEPT: {len(payload)} bytes of sockinfo')
+            return SI.unpack(payload), fds
+        if status != -errno.EAGAIN:
+            sys.exit(f'FAIL: IPC_ACCEPT: status {status}')
+        select.select([], [], [], 0.05)
+    sys.exit('FAIL: IPC_ACCEPT: no connection within 5 s')
+
+
+def memfd_cases(ctl, stack_ip):
+    """IPC_MEMFD is answered only as the first request on a socket accepted
+    with IPC_SI_CACHED (the memory this process said it kept mapped)."""
+    chan = new_socket(ctl)
+    chan.send(rec(IPC_MEMFD))
+    status, _, fds = reply(chan, IPC_MEMFD, 1)
+    if status != -errno.EPERM or fds:
+        sys.exit(f'FAIL: IPC_MEMFD on a socket that is owed nothing: status {status}, {len(fds)} fds')
+    chan.close()
+    lis = new_socket(ctl)
+    ip = struct.unpack('!I', socket.inet_aton(stack_ip))[0]
+    lis.send(rec(IPC_BIND, struct.pack('<IHH', ip, PORT, 0)))
+    if reply(lis, IPC_BIND)[0] != 0:
+        sys.exit('FAIL: IPC_BIND of the listener')
+    lis.send(rec(IPC_LISTEN, struct.pack('<iI', 8, 0)))
+    if reply(lis, IPC_LISTEN)[0] != 0:
+        sys.exit('FAIL: IPC_LISTEN')
+    # First connection: the memfd comes; we say we keep it mapped.
+    k1 = socket.create_connection((stack_ip, PORT), timeout=5)
+    si, fds = accept(lis)
+    if len(fds) != 2 or si[7] & SI_CACHED or not si[7] & SI_POOLED:
+        sys.exit(f'FAIL: first accept: {len(fds)} fds, flags {si[7]:#x}')
+    with mmap.mmap(fds[1], 4096) as mm:
+        struct.pack_into('<I', mm, SHM_CACHED_BY, os.getpid())
+    for f in fds:
+        os.close(f)
+    k1.close()
+    select.select([], [], [], 0.3)  # ustackd takes the memory back to the pool
+    k2 = socket.create_connection((stack_ip, PORT), timeout=5)
+    si, fds = accept(lis)
+    if len(fds) != 1 or not si[7] & SI_CACHED:
+        sys.exit(f'FAIL: second accept: {len(fds)} fds, flags {si[7]:#x} (expected the channel alone)')
+    chan = socket.socket(fileno=fds[0])
+    chan.send(rec(IPC_MEMFD))
+    status, _, mfds = reply(chan, IPC_MEMFD, 1)
+    if status != 0 or len(mfds) != 1 or os.fstat(mfds[0]).st_ino != si[9]:
+        sys.exit(f'FAIL: IPC_MEMFD after a cached accept: status {status}, {len(mfds)} fds')
+    os.close(mfds[0])
+    chan.send(rec(IPC_MEMFD, seq=2))
+    status, _, mfds = reply(chan, IPC_MEMFD, 1)
+    if status != -errno.EPERM or mfds:
+        sys.exit(f'FAIL: a second IPC_MEMFD: status {status}, {len(mfds)} fds')
+    chan.close()
+    k2.close()
+    lis.close()
+    print('IPC_MEMFD: refused when not owed, served once after a cached accept')
+
+
 def main():
     ctl = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     ctl.connect(sys.argv[1])
@@ -104,6 +174,7 @@ def main():
     if status != 0:
         sys.exit(f'FAIL: GETNAME after a no-reply TCP_NODELAY: status {status}')
     chan.close()
+    memfd_cases(ctl, sys.argv[2])
     ctl.close()
     print(f'hostile ok {len(cases)}')
 

@@ -5,7 +5,8 @@
 # of an option that can fail, a payload of the wrong size).  Each bad
 # record drops that one socket (its channel reaches end-of-file) and is
 # counted (ipc_bad_msgs, ipc_socks_dropped); the same session's next
-# socket is still served; a transfer of another program under the shim
+# socket is still served; IPC_MEMFD is refused unless owed and served once
+# after an accept that passed no memfd; a transfer of another program under the shim
 # running meanwhile arrives byte-exact; ustackd stays up.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh" "$@"
@@ -29,7 +30,7 @@ spid=$!
 
 b0=$(ipc_ctr bad_msgs)
 d0=$(ipc_ctr socks_dropped)
-out=$(ns timeout 60 "$PY" "$T_DIR/shim_hostile.py" "$SOCK" 2>&1) || fail "shim_hostile.py: $out"
+out=$(ns timeout 60 "$PY" "$T_DIR/shim_hostile.py" "$SOCK" "$STACK_IP" 2>&1) || fail "shim_hostile.py: $out"
 printf '%s\n' "$out" | sed 's/^/    /'
 n=$(awk '/^hostile ok/ { print $3 }' <<<"$out")
 [ -n "$n" ] || fail "shim_hostile.py did not report success: $out"
