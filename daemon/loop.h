@@ -31,6 +31,11 @@ struct loop {
 	/* --busy-poll: after a round with work, poll without sleeping until
 	 * busy_until; busy_hits counts the polls that found work */
 	uint64_t busy_until, busy_hits;
+	/* The last wait slept at least LOOP_QUIET_US: a frame that woke us
+	 * is likely alone (a request or its answer), so the device is read
+	 * once, not until EAGAIN; under load the waits return at once and
+	 * frames are read in batches (one ACK per connection per batch). */
+	bool quiet;
 	/* the batch being dispatched: loop_del forgets a source in it */
 	struct epoll_event *batch;
 	int batch_n;

@@ -163,6 +163,9 @@ void shim_want(struct shim_sock *s, unsigned bits);
  * real fd at most timeout_ms (-1 forever).  0, -EINTR, -ETIMEDOUT, or
  * -ECONNRESET when ustackd is gone. */
 int shim_wait(int fd, struct shim_sock *s, int timeout_ms);
+/* shim_wait for a caller that armed `bits` (shim_want) and saw them not
+ * ready: after taking a leftover wake-up it checks them itself. */
+int shim_wait_for(int fd, struct shim_sock *s, unsigned bits, int timeout_ms);
 /* Discard one queued IPC_WAKE record (never a reply another process waits
  * for); true when one was taken. */
 bool shim_drain(int fd, struct shim_sock *s);

@@ -196,7 +196,7 @@ ssize_t shim_stream_recv(int fd, struct shim_sock *s, const struct iovec *iov, i
 			ret = got ? (ssize_t)got : -EAGAIN;
 			goto out;
 		}
-		int r = shim_wait(fd, s, left);
+		int r = shim_wait_for(fd, s, POLLIN, left);
 		if (r == -EINTR || r == -ECONNRESET) {
 			ret = got ? (ssize_t)got : r;
 			goto out;
@@ -302,7 +302,7 @@ wait:
 			ret = sent ? (ssize_t)sent : -EAGAIN;
 			goto out;
 		}
-		int r = shim_wait(fd, s, left);
+		int r = shim_wait_for(fd, s, POLLOUT, left);
 		if (r == -EINTR) {
 			ret = sent ? (ssize_t)sent : -EINTR;
 			goto out;

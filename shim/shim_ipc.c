@@ -663,13 +663,21 @@ bool shim_drain(int fd, struct shim_sock *s)
 
 int shim_wait(int fd, struct shim_sock *s, int timeout_ms)
 {
+	return shim_wait_for(fd, s, 0, timeout_ms);
+}
+
+int shim_wait_for(int fd, struct shim_sock *s, unsigned bits, int timeout_ms)
+{
 	struct pollfd p = { fd, POLLIN, 0 };
 
-	/* A wake-up left by an earlier wait is taken now, before sleeping
-	 * (the caller re-checks and comes back): taking it right after the
-	 * poll put two system calls between every wake-up and the data
-	 * (request/response latency), while here they overlap the wait. */
-	if (shim_drain(fd, s))
+	/* A wake-up left by an earlier wait is taken now, before sleeping:
+	 * taking it right after the poll put two system calls between every
+	 * wake-up and the data (request/response latency), while here they
+	 * overlap the wait.  The record taken may be the wake-up for what
+	 * the caller waits for, so readiness is checked again before the
+	 * poll (with `bits`, here; else by the caller, which comes back and
+	 * costs one more look at the channel). */
+	if (shim_drain(fd, s) && (!bits || (shim_ready(s) & (bits | POLLERR | POLLHUP))))
 		return 0;
 	/* Others blocked on this fd too: the wake-up we drain may be theirs
 	 * and theirs ours, so re-check often (ipc.h, `waiters`). */
