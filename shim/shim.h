@@ -87,7 +87,6 @@ struct shim_sock {
 	bool nospace;      /* a send found the ring full (atomic; EPOLLET OUT) */
 	int rcvtimeo_ms, sndtimeo_ms; /* -1: none */
 	int rcvlowat;      /* SO_RCVLOWAT; 0 = unset (1) */
-	int defer_accept;  /* TCP_DEFER_ACCEPT as Linux reports it (seconds) */
 };
 
 /* An epoll fd: the ustack members (the kernel knows the others). */

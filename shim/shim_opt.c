@@ -219,15 +219,12 @@ static int opt_set(int fd, struct shim_sock *s, int level, int name, const void 
 			 * logic already acks every second segment. */
 			return opt_int(val, len, &v);
 		case TCP_DEFER_ACCEPT:
-			/* Stored and reported as Linux rounds it.  The stack
-			 * hands over an established connection at once: the
-			 * outcome Linux also gives once the period ends, so
-			 * programs (which must handle a connection without
-			 * data anyway) see no difference but latency. */
+			/* The period as Linux rounds it; the stack holds a
+			 * connection off the accept queue until data comes
+			 * or the period ends (tcp_subr.c). */
 			if ((r = opt_int(val, len, &v)) < 0)
 				return r;
-			s->defer_accept = opt_defer_round(v);
-			return 0;
+			return opt_us_set(fd, s, US_TCP_DEFER_ACCEPT, opt_defer_round(v));
 		default:
 			break;
 		}
@@ -396,7 +393,9 @@ static int opt_get(int fd, struct shim_sock *s, int level, int name, void *val, 
 			return opt_put(val, len, nb, sizeof nb);
 		}
 		case TCP_DEFER_ACCEPT:
-			return opt_put_int(val, len, s->defer_accept);
+			if ((r = opt_us_get(fd, s, US_TCP_DEFER_ACCEPT, &v)) < 0)
+				return r;
+			return opt_put_int(val, len, v);
 		case TCP_QUICKACK:
 			return opt_put_int(val, len, 1); /* Linux: 1 outside pingpong mode */
 		default:

@@ -90,6 +90,7 @@
 	X(tcp_tx_rst)                                                          \
 	X(tcp_active_opens)                                                    \
 	X(tcp_passive_opens)                                                   \
+	X(tcp_defer_accept_held)                                               \
 	X(tcp_attempt_fails)                                                   \
 	X(tcp_estab_resets)                                                    \
 	X(tcp_rx_data_segs)                                                    \

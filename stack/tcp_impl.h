@@ -26,6 +26,7 @@ enum tcp_timer_id {
 	TCPT_KEEP,    /* keepalive, and connection-establishment give-up */
 	TCPT_2MSL,    /* TIME_WAIT, and FIN_WAIT_2 after close */
 	TCPT_TLP,     /* tail loss probe (RFC 8985 §7) */
+	TCPT_DEFER,   /* TCP_DEFER_ACCEPT: hand over a child without data */
 	TCPT_N
 };
 
@@ -158,6 +159,8 @@ struct tcp_pcb {
 	int linger;                      /* seconds, -1 off */
 	uint32_t keepidle, keepintvl, keepcnt, keep_probes;
 	uint32_t user_timeout;           /* ms */
+	uint32_t defer_accept;           /* listener: TCP_DEFER_ACCEPT seconds */
+	bool deferred, defer_done;       /* child held back for it / not again */
 	uint64_t first_rto_at;           /* first unanswered retransmission */
 	uint8_t ttl, tos;
 	int soft_error;

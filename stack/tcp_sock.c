@@ -502,6 +502,9 @@ int tcp_usr_setopt(struct us_sock *so, enum us_sockopt opt, int val)
 			return -EINVAL;
 		tp->user_timeout = (uint32_t)val;
 		return 0;
+	case US_TCP_DEFER_ACCEPT: /* Linux takes negative values as 0 */
+		tp->defer_accept = val < 0 ? 0 : (uint32_t)val;
+		return 0;
 	case US_TCP_CONGESTION:
 		if (val != US_CC_CUBIC && val != US_CC_NEWRENO)
 			return -ENOENT;
@@ -546,6 +549,7 @@ int tcp_usr_getopt(const struct us_sock *so, enum us_sockopt opt, int *val)
 	case US_TCP_KEEPINTVL: *val = (int)tp->keepintvl; return 0;
 	case US_TCP_KEEPCNT: *val = (int)tp->keepcnt; return 0;
 	case US_TCP_USER_TIMEOUT: *val = (int)tp->user_timeout; return 0;
+	case US_TCP_DEFER_ACCEPT: *val = (int)tp->defer_accept; return 0;
 	case US_TCP_CONGESTION: *val = tp->cc_id; return 0;
 	case US_TCP_MAXSEG: *val = tp->state >= US_TCP_ESTABLISHED ? tp->mss : (tp->user_mss ? tp->user_mss : TCP_DEFAULT_MSS); return 0;
 	case US_IP_TTL: *val = tp->ttl; return 0;

@@ -305,6 +305,24 @@ void tcp_child_established(struct tcp_pcb *tp)
 
 	if (!l || tp->in_acceptq)
 		return;
+	/* TCP_DEFER_ACCEPT (tcp(7)): the listener is not woken for a
+	 * connection until its first data (or FIN) arrives, or the period
+	 * ends.  Linux keeps the request in SYN-RECEIVED and drops the bare
+	 * ACK; here the child is established but stays off the accept queue
+	 * (in the SYN queue, within the same backlog) -- the same for the
+	 * program, and the peer's ACK is not wasted. */
+	if (l->defer_accept && !tp->defer_done && !ring_used(&tp->rcv) && !tp->fin_rcvd) {
+		if (!tp->deferred) {
+			tp->deferred = true;
+			US_INC(tp->s, tcp_defer_accept_held);
+			tcp_timer_set(tp, TCPT_DEFER,
+				      tp->s->now + (uint64_t)l->defer_accept * US_SEC);
+		}
+		return;
+	}
+	tp->deferred = false;
+	tp->defer_done = true;
+	tcp_timer_clear(tp, TCPT_DEFER);
 	TAILQ_REMOVE(&l->synq, tp, qlink);
 	l->synq_len--;
 	TAILQ_INSERT_TAIL(&l->acceptq, tp, qlink);
@@ -441,6 +459,9 @@ bool tcp_challenge_ok(struct us_stack *s)
 
 void tcp_wakeup(struct tcp_pcb *tp)
 {
+	/* Data or a FIN for a child held back by TCP_DEFER_ACCEPT. */
+	if (tp->deferred && (ring_used(&tp->rcv) || tp->fin_rcvd) && tp->state != US_TCP_CLOSED)
+		tcp_child_established(tp);
 	if (tp->so)
 		sock_wakeup(tp->so);
 	else if (tp->listener && tp->in_acceptq && tp->listener->so)

@@ -314,6 +314,14 @@ void tcp_timer_fire(struct us_stack *s, struct us_timer *t)
 		case TCPT_TLP:
 			tcp_tlp_fire(tp);
 			break;
+		case TCPT_DEFER:
+			/* The period is over: accept() gets it without data,
+			 * as Linux hands it over after its last SYN-ACK. */
+			if (tp->deferred) {
+				tp->defer_done = true;
+				tcp_child_established(tp);
+			}
+			break;
 		case TCPT_2MSL:
 			/* TIME_WAIT over, or an orphan stuck in FIN_WAIT_2. */
 			tcp_close_pcb(tp, 0);

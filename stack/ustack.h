@@ -251,6 +251,8 @@ enum us_sockopt {
 	US_IP_TTL,
 	US_IP_TOS,
 	US_SO_REUSEPORT,    /* bool (UDP: port sharing, see udp.c) */
+	US_TCP_DEFER_ACCEPT, /* seconds a listener holds a connection back
+			      * until data comes; 0 = off */
 	US_SOCKOPT_COUNT    /* not an option: one past the last */
 };
 enum us_cc { US_CC_CUBIC = 0, US_CC_NEWRENO = 1 };

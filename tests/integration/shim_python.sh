@@ -4,7 +4,8 @@
 # kernel-side curl, curl under the shim fetching from a kernel-side
 # `python3 -m http.server` (by IP address), an asyncio TCP echo server
 # under the shim serving concurrent kernel-side clients, and asyncio
-# clients (TCP streams, a UDP datagram endpoint) under the shim.
+# clients (TCP streams, a UDP datagram endpoint) under the shim, and a
+# listener with TCP_DEFER_ACCEPT.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh" "$@"
 # shellcheck source=shim_lib.sh
@@ -155,5 +156,57 @@ PYEOF
 ) || fail "asyncio clients under the shim failed: $out"
 [ "$out" = "asyncio 5 5" ] || fail "asyncio clients under the shim: $out"
 ok "asyncio under the shim: 4 concurrent TCP streams (200 kB each) and a UDP endpoint, all echoed"
+
+# 6. TCP_DEFER_ACCEPT on a listener under the shim: accept() returns a
+# connection only with its first data (the kernel-side client waits 0.6 s
+# before sending), or without data once the 1 s period is over.
+shim_bg timeout 20 "$PY" - "$STACK_IP" >"$T_TMP/defer.out" 2>&1 <<'PYEOF' &
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
+s.bind((sys.argv[1], 7800))
+s.listen(4)
+print('defer', s.getsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT), flush=True)
+c, _ = s.accept()
+try:
+    first = c.recv(16, socket.MSG_DONTWAIT)
+except BlockingIOError:
+    first = b'(nothing yet)'
+print('first', first.decode(), flush=True)
+c.close()
+t0 = time.monotonic()
+c, _ = s.accept()
+waited = time.monotonic() - t0
+try:
+    c.recv(16, socket.MSG_DONTWAIT)
+    print('second had data', flush=True)
+except BlockingIOError:
+    print('second empty after %.1f s' % waited, flush=True)
+c.close()
+PYEOF
+dpid=$!
+PIDS+=("$dpid")
+wait_stack_listen 7800
+ns timeout 10 "$PY" - "$STACK_IP" <<'PYEOF' || fail "kernel-side clients of the TCP_DEFER_ACCEPT listener failed"
+import socket, sys, time
+c = socket.create_connection((sys.argv[1], 7800), timeout=5)
+time.sleep(0.6)
+c.sendall(b'late')
+time.sleep(0.2)
+c.close()
+c = socket.create_connection((sys.argv[1], 7800), timeout=5)
+time.sleep(2.5)
+c.close()
+PYEOF
+wait "$dpid" || fail "the TCP_DEFER_ACCEPT listener under the shim failed: $(cat "$T_TMP/defer.out")"
+forget_pid "$dpid"
+out=$(cat "$T_TMP/defer.out")
+grep -qx "defer 1" <<<"$out" || fail "TCP_DEFER_ACCEPT did not read back as 1: $out"
+grep -qx "first late" <<<"$out" || fail "accept() returned before the connection's first data: $out"
+w=$(sed -n 's/^second empty after \([0-9.]*\) s$/\1/p' <<<"$out")
+[ -n "$w" ] && awk -v w="$w" 'BEGIN { exit !(w >= 0.8 && w < 2.4) }' ||
+	fail "a connection without data was not handed over when the 1 s period ended: $out"
+ok "TCP_DEFER_ACCEPT under the shim: accept() came with the first data (sent 0.6 s late), and without data after ${w} s"
 
 assert_alive

@@ -589,6 +589,48 @@ START_TEST(listener_close_resets_unaccepted)
 }
 END_TEST
 
+/* TCP_DEFER_ACCEPT: a connection reaches accept() with its first data, or
+ * without it once the period is over; not before. */
+START_TEST(defer_accept_waits_for_data)
+{
+	struct us_sock *ls, *c1, *srv, *c2, *c3, *a;
+	struct us_addr to = {SIM_ADDR_B, 80}, peer;
+	uint8_t buf[8];
+	uint64_t t0;
+
+	ls = pair(&c1, &srv);
+	ck_assert_int_eq(us_setsockopt(ls, US_TCP_DEFER_ACCEPT, 2), 0);
+	int v = 0;
+	ck_assert_int_eq(us_getsockopt(ls, US_TCP_DEFER_ACCEPT, &v), 0);
+	ck_assert_int_eq(v, 2);
+	ck_assert_int_eq(us_socket(sim.st[SIM_A], US_SOCK_STREAM, &c2), 0);
+	ck_assert_int_eq(us_connect(c2, &to, sim.now), -EINPROGRESS);
+	sim_run(&sim, 500 * T_MS);
+	ck_assert_int_eq(tinfo(c2).state, US_TCP_ESTABLISHED);
+	ck_assert_int_eq(us_accept(ls, &a, &peer, sim.now), -EAGAIN);
+	ck_assert_uint_eq(us_sock_events(ls) & US_EV_IN, 0);
+	ck_assert_uint_eq(ctr(SIM_B, US_CTR_tcp_defer_accept_held), 1);
+	ck_assert_int_eq(us_send(c2, "hi", 2, 0, sim.now), 2);
+	sim_run(&sim, 10 * T_MS);
+	ck_assert_uint_ne(us_sock_events(ls) & US_EV_IN, 0);
+	ck_assert_int_eq(us_accept(ls, &a, &peer, sim.now), 0);
+	ck_assert_int_eq(us_recv(a, buf, sizeof(buf), 0, sim.now), 2);
+	ck_assert_int_eq(memcmp(buf, "hi", 2), 0);
+	/* No data at all: handed over when the period ends. */
+	ck_assert_int_eq(us_socket(sim.st[SIM_A], US_SOCK_STREAM, &c3), 0);
+	ck_assert_int_eq(us_connect(c3, &to, sim.now), -EINPROGRESS);
+	sim_run(&sim, 10 * T_MS);
+	t0 = sim.now;
+	ck_assert_int_eq(tinfo(c3).state, US_TCP_ESTABLISHED);
+	sim_run_until(&sim, t0 + 1900 * T_MS);
+	ck_assert_int_eq(us_accept(ls, &a, &peer, sim.now), -EAGAIN);
+	sim_run_until(&sim, t0 + 2100 * T_MS);
+	ck_assert_int_eq(us_accept(ls, &a, &peer, sim.now), 0);
+	ck_assert_int_eq(tinfo(a).state, US_TCP_ESTABLISHED);
+	ck_assert_uint_eq(ctr(SIM_B, US_CTR_tcp_defer_accept_held), 2);
+}
+END_TEST
+
 /* ---- retransmission ----------------------------------------------------------- */
 
 START_TEST(rto_exponential_backoff)
@@ -1156,6 +1198,7 @@ int main(void)
 	ADD(graceful_close_time_wait_custom);
 	ADD(time_wait_default_60s);
 	ADD(simultaneous_close);
+	ADD(defer_accept_waits_for_data);
 	ADD(close_with_unread_data_resets);
 	ADD(linger_zero_resets);
 	ADD(data_to_forgotten_connection_gets_rst);
