@@ -41,7 +41,7 @@ print("echo", len(got), got == msg)
 ok "python3 socket client under the shim: 100000 bytes echoed"
 
 # 2. python http.server on the stack, kernel-side curl
-(cd "$T_TMP/www" && shim timeout 60 "$PY" -m http.server --bind "$STACK_IP" 8001) >"$T_TMP/py.log" 2>&1 &
+(cd "$T_TMP/www" && shim_bg timeout 60 "$PY" -m http.server --bind "$STACK_IP" 8001) >"$T_TMP/py.log" 2>&1 &
 PIDS+=($!)
 wait_stack_listen 8001
 ns timeout 30 curl -sS -o "$T_TMP/k.bin" "http://$STACK_IP:8001/f.bin" || fail "kernel curl from http.server under the shim failed"
