@@ -270,6 +270,7 @@ int ipc_init(struct ud *ud)
 	LIST_INIT(&ipc_state->sessions);
 	LIST_INIT(&ipc_state->socks);
 	LIST_INIT(&ipc_state->wakeq);
+	LIST_INIT(&ipc_state->pushq);
 	ud->ctl.binary = ipc_on_hello;
 	return 0;
 }
@@ -323,5 +324,7 @@ void ipc_report(report_line_fn fn, void *ctx)
 	IPC_LINE("pool_reused", ip->pool_reused);
 	IPC_LINE("pool_cached", ip->pool_cached);
 	IPC_LINE("pool_fetched", ip->pool_fetched);
+	IPC_LINE("pushes", ip->pushes);
+	IPC_LINE("push_failed", ip->push_failed);
 #undef IPC_LINE
 }

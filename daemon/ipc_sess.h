@@ -41,6 +41,7 @@ struct ipc {
 	struct ipc_sess_list sessions;
 	struct ipc_sock_list socks;
 	struct ipc_sock_list wakeq; /* sockets with an IPC_WAKE to send */
+	struct ipc_sock_list pushq; /* listeners with connections to push */
 	unsigned nsess, nsocks, nlinger;
 	uint32_t next_id;
 	uint32_t next_shm_id; /* ipc_sock.shm_id */
@@ -56,6 +57,9 @@ struct ipc {
 	uint64_t pool_reused;
 	uint64_t pool_cached; /* accepts that passed no memfd (IPC_SI_CACHED) */
 	uint64_t pool_fetched; /* IPC_MEMFD served: the shim had lost the mapping */
+	/* connections pushed to listeners (IPC_PUSH), and pushes that could
+	 * not be queued on the channel (that connection was reset) */
+	uint64_t pushes, push_failed;
 };
 
 extern struct ipc *ipc_state;

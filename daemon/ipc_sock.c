@@ -117,6 +117,14 @@ static void ipc_sock_publish(struct ipc_sock *is)
 		}
 	}
 	SHM_STORE(sh->events, ev);
+	/* A listener with connections in the stack's queue: push them at
+	 * the end of this loop round (outside the stack's processing). */
+	if (is->listening && (ev & US_EV_IN) && !is->push_pending && is->src.fd >= 0 &&
+	    is->pushed - SHM_LOAD(sh->acc_taken) < IPC_PUSH_MAX &&
+	    is->sess->nsocks < IPC_SOCKS_PER_PROC) {
+		is->push_pending = true;
+		LIST_INSERT_HEAD(&ipc_state->pushq, is, push_link);
+	}
 	/* Ask for a doorbell on the program's next send, and on its next
 	 * receive when the ring is a quarter full or more (shim/ipc.h); the
 	 * program publishes its index, then exchanges the flag (seq_cst). */
@@ -149,10 +157,24 @@ static void ipc_sock_publish(struct ipc_sock *is)
 	}
 }
 
+static void ipc_push_accepts(struct ipc_sock *is, uint64_t now);
+
 void ipc_flush_wakes(void)
 {
 	struct ipc_sock *is;
 
+	/* Each listener once per round: one that queues itself again (a
+	 * channel the program does not empty) waits for the next round. */
+	struct ipc_sock_list now_q = ipc_state->pushq;
+
+	LIST_INIT(&ipc_state->pushq);
+	if ((is = LIST_FIRST(&now_q)) != NULL)
+		is->push_link.le_prev = &LIST_FIRST(&now_q);
+	while ((is = LIST_FIRST(&now_q)) != NULL) {
+		LIST_REMOVE(is, push_link);
+		is->push_pending = false;
+		ipc_push_accepts(is, clock_now_us());
+	}
 	while ((is = LIST_FIRST(&ipc_state->wakeq)) != NULL) {
 		LIST_REMOVE(is, wake_link);
 		is->wake_pending = false;
@@ -330,6 +352,10 @@ static void ipc_sock_unlink(struct ipc_sock *is)
 	if (is->wake_pending) {
 		LIST_REMOVE(is, wake_link);
 		is->wake_pending = false;
+	}
+	if (is->push_pending) {
+		LIST_REMOVE(is, push_link);
+		is->push_pending = false;
 	}
 	LIST_REMOVE(is, link);
 	ip->nsocks--;
@@ -571,53 +597,102 @@ static int ipc_reply(struct ipc_sock *is, const struct ipc_msg *m, int32_t statu
 			   fds, nfds);
 }
 
-static int ipc_do_accept(struct ipc_sock *is, const struct ipc_msg *m, uint64_t now)
+/* Take one connection off listener `is`'s stack queue and make its
+ * program socket: *si describes it for `owner` (a pid, or 0 for a push);
+ * *pfd is the program's end of the pair (the caller sends and closes it),
+ * *nfds 1 or 2 (with the memfd).  0 or negative errno (-EAGAIN: none). */
+static int ipc_accept_one(struct ipc_sock *is, uint32_t owner, bool nb, uint64_t now,
+			  struct ipc_sockinfo *si, struct ipc_sock **out, int fds[2], int *nfds)
 {
 	struct us_sock *cso;
 	struct us_addr peer;
 	struct ipc_sock *cis;
-	struct ipc_sockinfo si;
 	int pfd, mfd, r;
 
-	if (is->type != US_SOCK_STREAM)
-		return ipc_reply(is, m, -EOPNOTSUPP, NULL, 0, NULL, 0);
 	r = us_accept(is->so, &cso, &peer, now);
 	if (r < 0)
-		return ipc_reply(is, m, r, NULL, 0, NULL, 0);
+		return r;
 	if (!is->pool && (is->pool = calloc(1, sizeof *is->pool)) != NULL) {
 		is->pool->refs = 1;
 		is->pool_owner = true;
 	}
-	bool nb = m->flags & IPC_F_NONBLOCK;
 	r = ipc_sock_new(is->sess, US_SOCK_STREAM, cso, is->pool, nb, &cis, &pfd, &mfd);
 	if (r < 0) {
 		log_verbose("ipc: accept for pid %ld failed: %s", (long)is->sess->pid,
 			    strerror(-r));
-		return ipc_reply(is, m, r == -EMFILE ? -EMFILE : -ECONNABORTED, NULL, 0, NULL, 0);
+		return r == -EMFILE ? -EMFILE : -ECONNABORTED;
 	}
-	memset(&si, 0, sizeof si);
-	si.sock_id = cis->id;
-	si.type = 1;
-	si.rx_size = cis->rx_size;
-	si.tx_size = cis->tx_size;
-	si.peer.ip = peer.ip;
-	si.peer.port = peer.port;
-	si.flags = (cis->pooled ? IPC_SI_POOLED : 0) | (nb ? IPC_SI_NONBLOCK : 0);
-	si.shm_id = cis->shm_id;
-	si.shm_ino = cis->shm_ino;
-	/* The asking process keeps this memory mapped (it said so in the
+	memset(si, 0, sizeof *si);
+	si->sock_id = cis->id;
+	si->type = 1;
+	si->rx_size = cis->rx_size;
+	si->tx_size = cis->tx_size;
+	si->peer.ip = peer.ip;
+	si->peer.port = peer.port;
+	si->flags = (cis->pooled ? IPC_SI_POOLED : 0) | (nb ? IPC_SI_NONBLOCK : 0);
+	si->shm_id = cis->shm_id;
+	si->shm_ino = cis->shm_ino;
+	/* The process it goes to keeps this memory mapped (it said so in the
 	 * header before we reused it): pass the channel alone (shim/ipc.h). */
-	if (cis->pooled && cis->cached_by && cis->cached_by == m->owner) {
-		si.flags |= IPC_SI_CACHED;
+	if (cis->pooled && cis->cached_by && cis->cached_by == owner) {
+		si->flags |= IPC_SI_CACHED;
 		cis->memfd_owed = true;
 		ipc_state->pool_cached++;
 	}
-	int fds[2] = { pfd, mfd };
-	r = ipc_reply(is, m, 0, &si, sizeof si, fds, si.flags & IPC_SI_CACHED ? 1 : 2);
-	close(pfd); /* mfd stays with cis (IPC_ATTACH) */
+	fds[0] = pfd;
+	fds[1] = mfd;
+	*nfds = si->flags & IPC_SI_CACHED ? 1 : 2;
+	*out = cis;
+	return 0;
+}
+
+static int ipc_do_accept(struct ipc_sock *is, const struct ipc_msg *m, uint64_t now)
+{
+	struct ipc_sock *cis;
+	struct ipc_sockinfo si;
+	int fds[2], nfds, r;
+
+	if (is->type != US_SOCK_STREAM)
+		return ipc_reply(is, m, -EOPNOTSUPP, NULL, 0, NULL, 0);
+	r = ipc_accept_one(is, m->owner, m->flags & IPC_F_NONBLOCK, now, &si, &cis, fds, &nfds);
+	if (r < 0)
+		return ipc_reply(is, m, r, NULL, 0, NULL, 0);
+	r = ipc_reply(is, m, 0, &si, sizeof si, fds, nfds);
+	close(fds[0]); /* the memfd stays with cis (IPC_ATTACH) */
 	if (r < 0) /* the program is not reading its replies */
 		ipc_sock_free(cis);
 	return r;
+}
+
+/* Push established connections down listener `is`'s channel (shim/ipc.h,
+ * "Connections pushed to the listener") while fewer than IPC_PUSH_MAX
+ * wait there. */
+static void ipc_push_accepts(struct ipc_sock *is, uint64_t now)
+{
+	while (is->src.fd >= 0 && is->so && is->sess->nsocks < IPC_SOCKS_PER_PROC) {
+		/* acc_taken is the program's: a lie only changes how many
+		 * of its own connections wait in its own channel. */
+		uint32_t waiting = is->pushed - SHM_LOAD(is->shm->acc_taken);
+		struct ipc_sock *cis;
+		struct ipc_sockinfo si;
+		int fds[2], nfds;
+
+		if (waiting >= IPC_PUSH_MAX)
+			break;
+		if (ipc_accept_one(is, SHM_LOAD(is->shm->acc_pid), SHM_LOAD(is->shm->acc_flags) & 1,
+				   now, &si, &cis, fds, &nfds) < 0)
+			break;
+		int r = ipc_send(is->src.fd, IPC_PUSH, 0, 0, 0, &si, sizeof si, fds, nfds);
+		close(fds[0]);
+		if (r < 0) {
+			ipc_state->push_failed++;
+			ipc_sock_free(cis); /* its connection is reset */
+			break;
+		}
+		SHM_STORE(is->shm->acc_pushed, ++is->pushed);
+		ipc_state->pushes++;
+	}
+	ipc_sock_publish(is); /* the stack's queue is shorter now */
 }
 
 static int ipc_do_dgram_send(struct ipc_sock *is, const struct ipc_msg *m, const uint8_t *pl,
@@ -755,6 +830,8 @@ static int ipc_sock_request(struct ipc_sock *is, struct ipc_msg *m, uint8_t *pl,
 		if (v <= 0 || v > 4096)
 			v = v <= 0 ? 128 : 4096;
 		r = is->type == US_SOCK_STREAM ? us_listen(is->so, v) : -EOPNOTSUPP;
+		if (r == 0)
+			is->listening = true;
 		return ipc_reply(is, m, r, NULL, 0, NULL, 0);
 	case IPC_CONNECT:
 		if (!ipc_addr_ok(pl, m->len, &a))

@@ -38,6 +38,10 @@ struct ipc_sock {
 	LIST_ENTRY(ipc_sock) link;
 	LIST_ENTRY(ipc_sock) wake_link; /* in ipc.wakeq while wake_pending */
 	bool wake_pending; /* an IPC_WAKE goes out at the end of the loop round */
+	LIST_ENTRY(ipc_sock) push_link; /* in ipc.pushq while push_pending */
+	bool push_pending; /* connections to push at the end of the loop round */
+	bool listening;    /* IPC_LISTEN succeeded: connections are pushed */
+	uint32_t pushed;   /* IPC_PUSH records sent (shm acc_pushed) */
 	struct ipc_sess *sess;
 	struct us_sock *so;
 	enum us_sock_type type;

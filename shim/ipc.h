@@ -68,6 +68,22 @@
  * a reply for another live process stays queued for it.  Threads of one
  * process take turns (one request in flight per process and socket).  ipc_socket.type: 1 = stream, 2 = datagram (mapped explicitly, it
  * is not enum us_sock_type).
+ * Connections pushed to the listener: ustackd takes an established
+ * connection off the stack's accept queue at once and sends it down the
+ * listener's channel as an IPC_PUSH record (owner 0: any process sharing
+ * the listener may take it, as any may accept from a kernel listener), so
+ * accept() costs the program one recvmsg instead of a round trip.  The
+ * header counts them: acc_pushed (ustackd) and acc_taken (the program,
+ * atomically, when it takes one off the channel); at most IPC_PUSH_MAX
+ * wait in the channel, more stay in the stack's queue (events POLLIN) and
+ * an IPC_ACCEPT request still takes them.  A process that meets an
+ * IPC_PUSH while reading the channel for something else keeps it for its
+ * next accept(); a child after fork does not inherit what its parent kept.
+ * The program leaves hints in the header: acc_flags (SOCK_NONBLOCK of its
+ * last accept4, so the pair is made non-blocking) and acc_pid (whose shim
+ * is likely to take the next one: IPC_SI_CACHED when its pid kept that
+ * memory mapped).  A listener that lies in acc_taken only overfills its
+ * own channel: a push that cannot be queued resets that connection.
  * Shared rings with several users: one socket may be used by several
  * processes (fork, exec, SCM_RIGHTS) and threads at once.  The program
  * side of each ring has one consumer/producer index, so its users take
@@ -132,6 +148,7 @@
 #define IPC_VERSION 4
 #define IPC_MAX_PAYLOAD 65600u /* a UDP datagram and its header */
 #define IPC_SHM_HDR 4096u
+#define IPC_PUSH_MAX 16u /* IPC_PUSH records waiting in a listener's channel */
 #define IPC_RING_MIN 4096u
 #define IPC_RING_MAX (16u << 20)
 
@@ -159,6 +176,10 @@ enum ipc_type {
 	IPC_DOORBELL = 30, /* no reply: rings moved, sync them */
 	/* socket channel, ustackd -> program */
 	IPC_WAKE = 40,     /* no reply: events & want became non-zero */
+	IPC_PUSH = 41,     /* on a listener's channel: a connection accepted
+			    * ahead of accept(): ipc_sockinfo + SCM_RIGHTS(fd
+			    * [, memfd]) as in an IPC_ACCEPT reply (see
+			    * "Connections pushed to the listener") */
 };
 
 #define IPC_F_REPLY 0x1u
@@ -270,7 +291,8 @@ struct ipc_shm {
 	uint32_t rx_ring_size;  /* the receive ring's size now (<= the mapped
 				 * rx_size; a power of two; grows only while
 				 * the ring is empty, stored before rx_head) */
-	uint32_t daemon_pad[9];
+	uint32_t acc_pushed;    /* listener: IPC_PUSH records sent so far */
+	uint32_t daemon_pad[8];
 	/* written by the program */
 	uint32_t rx_tail;      /* bytes the program consumed */
 	uint32_t tx_head;      /* bytes the program produced */
@@ -282,7 +304,11 @@ struct ipc_shm {
 				* mapping after close (0 when it let it go);
 				* read by ustackd when it hands the memory out
 				* again, a hint only (a miss costs IPC_MEMFD) */
-	uint32_t prog_pad[9];
+	uint32_t acc_taken;    /* listener: IPC_PUSH records taken off the channel */
+	uint32_t acc_flags;    /* listener hint: 1 = the last accept wanted
+				* SOCK_NONBLOCK */
+	uint32_t acc_pid;      /* listener hint: the last process that accepted */
+	uint32_t prog_pad[6];
 };
 
 #endif

@@ -141,6 +141,16 @@ void shim_map_after_fork(void);
 struct shim_sock *shim_sock_from(int type, const struct ipc_sockinfo *si, int memfd, int *err);
 /* IPC_MEMFD on a freshly accepted socket's channel: its memfd or -errno. */
 int shim_ipc_fetch_memfd(int fd);
+/* shim_accq.c: connections taken off a listener's channel ahead of
+ * accept().  take: the IPC_PUSH at the head of fd (1 kept, 0 unusable,
+ * -errno); pop: the oldest kept for l (fds[1] -1 with IPC_SI_CACHED). */
+int shim_accq_take(int fd, struct shim_sock *l);
+bool shim_accq_pop(struct shim_sock *l, struct ipc_sockinfo *si, int fds[2]);
+bool shim_accq_has(const struct shim_sock *l);
+void shim_accq_after_fork(void);
+void shim_accq_drop(struct shim_sock *l);
+/* Take the IPC_PUSH at the head of listener l's channel, if one is there. */
+int shim_accq_pull(int fd, struct shim_sock *l);
 /* One request on a socket channel.  req/rep are the payload; rep_len gets
  * the reply payload length; fds (2) receive SCM_RIGHTS when non-NULL.
  * Returns the reply status (>= 0) or a negative errno.  shim_req_flags

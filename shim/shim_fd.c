@@ -102,6 +102,8 @@ void shim_sock_unref(struct shim_sock *s)
 {
 	if (__atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
+	if (s->listening)
+		shim_accq_drop(s);
 	shim_map_release(s);
 	pthread_mutex_destroy(&s->req_lock);
 	pthread_mutex_destroy(&s->rx_lock);

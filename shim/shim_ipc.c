@@ -113,11 +113,12 @@ int shim_send_noreply(int fd, struct shim_sock *s, uint16_t type, const void *re
  * their owner")?  1: take it (ours, a wake-up, a reply of a process that
  * is gone, or garbage); 0: another live process's reply, leave it;
  * -EAGAIN: nothing queued; -ECONNRESET: ustackd is gone. */
-static int shim_head_mine(int fd)
+static int shim_head_mine(int fd, uint16_t *type)
 {
 	struct ipc_msg h;
 	ssize_t r;
 
+	*type = 0;
 	do
 		r = shim_real.recv(fd, &h, sizeof h, MSG_PEEK | MSG_DONTWAIT);
 	while (r < 0 && errno == EINTR);
@@ -127,6 +128,8 @@ static int shim_head_mine(int fd)
 								 : -errno;
 	if (r == 0)
 		return -ECONNRESET;
+	if ((size_t)r == sizeof h && h.magic == IPC_MAGIC)
+		*type = h.type;
 	if ((size_t)r < sizeof h || h.magic != IPC_MAGIC || !(h.flags & IPC_F_REPLY) ||
 	    h.owner == 0 || h.owner == (uint32_t)shim_self_pid())
 		return 1;
@@ -150,8 +153,17 @@ static int shim_recv_reply(int fd, uint16_t type, const struct iovec *rep, int n
 			   size_t *rep_len, int *fds)
 {
 	for (;;) {
-		int mine = shim_head_mine(fd);
+		uint16_t head_type;
+		int mine = shim_head_mine(fd, &head_type);
+		struct shim_sock *l;
 
+		if (mine == 1 && head_type == IPC_PUSH && (l = shim_fd_peek(fd)) && l->listening) {
+			/* A connection pushed ahead of accept(): kept for it. */
+			int t = shim_accq_take(fd, l);
+			if (t < 0)
+				return t == -ECONNRESET ? -ECONNRESET : t;
+			continue;
+		}
 		if (mine == -EAGAIN) {
 			struct pollfd p = { fd, POLLIN, 0 };
 			if (shim_real.poll(&p, 1, -1) < 0 && errno != EINTR)
@@ -595,7 +607,16 @@ unsigned shim_ready(struct shim_sock *s)
 
 	if (__atomic_load_n(&s->dead, __ATOMIC_ACQUIRE))
 		return POLLIN | POLLOUT | POLLERR | POLLHUP;
-	if (s->type != SOCK_STREAM || s->listening)
+	if (s->listening) {
+		/* Connections pushed down the channel and not yet taken, kept
+		 * by this process, or still in the stack's queue (ipc.h). */
+		if (__atomic_load_n(&sh->acc_pushed, __ATOMIC_ACQUIRE) !=
+			    __atomic_load_n(&sh->acc_taken, __ATOMIC_ACQUIRE) ||
+		    shim_accq_has(s))
+			ev |= POLLIN;
+		return ev & (POLLIN | POLLOUT | POLLERR | POLLHUP | POLLRDHUP);
+	}
+	if (s->type != SOCK_STREAM)
 		return ev & (POLLIN | POLLOUT | POLLERR | POLLHUP | POLLRDHUP);
 	uint32_t state = __atomic_load_n(&sh->state, __ATOMIC_ACQUIRE);
 	uint32_t rx_head = __atomic_load_n(&sh->rx_head, __ATOMIC_ACQUIRE);
@@ -637,9 +658,27 @@ void shim_want(struct shim_sock *s, unsigned bits)
 	__atomic_fetch_or(&s->shm->want, bits, __ATOMIC_SEQ_CST);
 }
 
+int shim_accq_pull(int fd, struct shim_sock *l)
+{
+	uint16_t type;
+	int r;
+
+	pthread_mutex_lock(&l->req_lock);
+	r = shim_head_mine(fd, &type);
+	if (r == 1)
+		r = type == IPC_PUSH ? shim_accq_take(fd, l) : 0;
+	else if (r == -EAGAIN || r == 0)
+		r = 0;
+	pthread_mutex_unlock(&l->req_lock);
+	if (r == -ECONNRESET)
+		shim_mark_dead(l);
+	return r;
+}
+
 bool shim_drain(int fd, struct shim_sock *s)
 {
 	struct ipc_msg h;
+	uint16_t type;
 	int mine;
 
 	if (pthread_mutex_trylock(&s->req_lock) != 0)
@@ -647,8 +686,13 @@ bool shim_drain(int fd, struct shim_sock *s)
 	/* One record per call (a peek and a read): usually one IPC_WAKE is
 	 * queued, and the callers poll again anyway, so a last peek to see
 	 * EAGAIN would only add a system call to every wake-up. */
-	mine = shim_head_mine(fd);
-	if (mine == 1) {
+	mine = shim_head_mine(fd, &type);
+	if (mine == 1 && type == IPC_PUSH && s->listening) {
+		/* A pushed connection is kept for accept(), never dropped. */
+		int t = shim_accq_take(fd, s);
+		if (t < 0)
+			mine = t;
+	} else if (mine == 1) {
 		ssize_t r = shim_real.recv(fd, &h, sizeof h, MSG_DONTWAIT | MSG_TRUNC);
 		if (r == 0 || (r < 0 && errno == ECONNRESET))
 			mine = -ECONNRESET;

@@ -134,14 +134,34 @@ static int shim_accept_common(int fd, struct shim_sock *s, struct sockaddr *sa, 
 		return -EINVAL;
 	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
 		return -EINVAL;
+	/* Hints for the connections ustackd pushes next (ipc.h). */
+	__atomic_store_n(&s->shm->acc_flags, flags & SOCK_NONBLOCK ? 1u : 0u, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->shm->acc_pid, (uint32_t)shim_self_pid(), __ATOMIC_RELAXED);
 	for (;;) {
 		struct ipc_sockinfo si;
 		struct iovec rp = { &si, sizeof si };
 		size_t got = 0;
 		int fds[2] = { -1, -1 };
-		int r = shim_req_flags(fd, s, IPC_ACCEPT,
-				       flags & SOCK_NONBLOCK ? IPC_F_NONBLOCK : 0, NULL, 0, &rp, 1,
-				       &got, fds);
+		int r;
+
+		/* A connection pushed down the channel (kept here, or at its
+		 * head): no round trip.  Nothing pushed and nothing in the
+		 * stack's queue: EAGAIN without asking.  Else ask (more
+		 * than IPC_PUSH_MAX were waiting). */
+		if (shim_accq_pop(s, &si, fds) ||
+		    (shim_accq_pull(fd, s) > 0 && shim_accq_pop(s, &si, fds))) {
+			r = 0;
+			got = sizeof si;
+		} else if (!(shim_ready(s) & (POLLIN | POLLERR | POLLHUP))) {
+			r = -EAGAIN;
+		} else {
+			r = shim_req_flags(fd, s, IPC_ACCEPT, flags & SOCK_NONBLOCK ? IPC_F_NONBLOCK : 0,
+					   NULL, 0, &rp, 1, &got, fds);
+			if (r == -EAGAIN && shim_accq_pop(s, &si, fds)) {
+				r = 0; /* one was pushed while we asked */
+				got = sizeof si;
+			}
+		}
 
 		if (r == 0) {
 			bool cached = si.flags & IPC_SI_CACHED;
@@ -166,11 +186,13 @@ static int shim_accept_common(int fd, struct shim_sock *s, struct sockaddr *sa, 
 			c->connected = true;
 			if (!(flags & SOCK_CLOEXEC))
 				shim_real.fcntl(fds[0], F_SETFD, 0);
-			if (flags & SOCK_NONBLOCK) {
-				if (!(si.flags & IPC_SI_NONBLOCK))
-					shim_real.fcntl(fds[0], F_SETFL, O_RDWR | O_NONBLOCK);
+			/* The pair was made for the flags asked for (or, pushed,
+			 * for the previous accept's): correct it if they differ. */
+			if (!(flags & SOCK_NONBLOCK) != !(si.flags & IPC_SI_NONBLOCK))
+				shim_real.fcntl(fds[0], F_SETFL,
+						O_RDWR | (flags & SOCK_NONBLOCK ? O_NONBLOCK : 0));
+			if (flags & SOCK_NONBLOCK)
 				c->nonblock = 1;
-			}
 			shim_fd_set(fds[0], c);
 			shim_put_addr(&si.peer, sa, len);
 			return fds[0];
