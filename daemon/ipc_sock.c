@@ -75,6 +75,20 @@ static int ipc_sock_sync(struct ipc_sock *is, uint64_t now)
 	is->in_sync = true;
 	if (rd)
 		us_rx_consume(is->so, rd, now);
+	/* TCP_CORK set through the header (shim/ipc.h): the bytes written
+	 * before it go as they would have, then the cork, then the rest. */
+	uint32_t gen = SHM_LOAD(is->shm->cork_gen);
+	if (gen != is->seen_cork_gen && is->so) {
+		uint32_t before = SHM_LOAD(is->shm->cork_at) - rs.tx_head;
+
+		if (before > wd) /* untrusted: at most what is new */
+			before = wd;
+		if (before)
+			us_tx_commit(is->so, before, now);
+		wd -= before;
+		(void)us_setsockopt(is->so, US_TCP_CORK, 1);
+		is->seen_cork_gen = gen;
+	}
 	/* -EPIPE/-ENOTCONN (reset, shut down, not yet connected): the bytes
 	 * stay uncommitted; the program sees the state and reports it. */
 	if (wd && is->so)
@@ -867,6 +881,9 @@ static int ipc_sock_request(struct ipc_sock *is, struct ipc_msg *m, uint8_t *pl,
 			if (m->type != IPC_SETOPT || is->type != US_SOCK_STREAM ||
 			    (o.opt != US_TCP_NODELAY && o.opt != US_TCP_CORK))
 				return -EBADMSG;
+			/* A cork set through the header before this goes first. */
+			if (o.opt == US_TCP_CORK && ipc_sock_sync(is, now) < 0)
+				return -ERANGE; /* dropped: impossible ring index */
 			(void)us_setsockopt(is->so, (enum us_sockopt)o.opt, o.val);
 			return 0;
 		}
@@ -877,6 +894,8 @@ static int ipc_sock_request(struct ipc_sock *is, struct ipc_msg *m, uint8_t *pl,
 			return ipc_reply(is, m, r, NULL, 0, NULL, 0);
 		}
 		int val = 0;
+		if (o.opt == US_TCP_CORK && ipc_sock_sync(is, now) < 0)
+			return -ERANGE; /* a cork set through the header counts */
 		r = us_getsockopt(is->so, (enum us_sockopt)o.opt, &val);
 		o.val = val;
 		return ipc_reply(is, m, r, &o, r < 0 ? 0 : sizeof o, NULL, 0);

@@ -52,6 +52,7 @@ struct ipc_sock {
 	uint32_t rx_size, tx_size; /* the mapping's rings (rx: what auto-tuning
 				    * may grow to); never read back from shm */
 	uint32_t seen_rx_tail, seen_tx_head; /* the program's indices at the last sync */
+	uint32_t seen_cork_gen; /* the header's cork_gen last applied (shim/ipc.h) */
 	int memfd;     /* kept for IPC_ATTACH (adoption by a new process image) */
 	uint32_t shm_id; /* numbers each memfd ustackd creates (shim/ipc.h) */
 	uint64_t shm_ino; /* the memfd's inode number */

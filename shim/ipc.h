@@ -189,6 +189,12 @@ enum ipc_type {
  * caller a round trip on every accepted connection (nginx sets
  * TCP_NODELAY on each); ustackd drops a socket that sends it otherwise. */
 #define IPC_F_NOREPLY 0x2u
+/* TCP_CORK on is not even a message: the program notes in the header from
+ * which send-ring index output is corked (cork_at, then cork_gen + 1), and
+ * ustackd applies it at its next sync of the ring -- bytes before that
+ * index go out as they would have, the rest waits.  Turning TCP_CORK off
+ * releases data, so it stays an IPC_F_NOREPLY message (which syncs first).
+ * nginx corks every response: one message less per connection. */
 /* IPC_ACCEPT and IPC_SOCKET requests: the program wants the new socket
  * non-blocking.  ustackd then makes the socketpair with SOCK_NONBLOCK (both
  * ends: ustackd's end needs it anyway) and says so with IPC_SI_NONBLOCK,
@@ -308,7 +314,10 @@ struct ipc_shm {
 	uint32_t acc_flags;    /* listener hint: 1 = the last accept wanted
 				* SOCK_NONBLOCK */
 	uint32_t acc_pid;      /* listener hint: the last process that accepted */
-	uint32_t prog_pad[6];
+	uint32_t cork_at;      /* TCP_CORK set without a message: from this tx
+				* index on, output is corked (stored first) */
+	uint32_t cork_gen;     /* ... then this is incremented (release) */
+	uint32_t prog_pad[4];
 };
 
 #endif

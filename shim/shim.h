@@ -209,6 +209,7 @@ pid_t shim_self_pid(void);
 /* True in a child that shares our memory (vfork, clone(CLONE_VM)) until it
  * execs: it must not change the shim's tables, which are the parent's. */
 bool shim_in_vfork_child(void);
+extern _Thread_local unsigned shim_not_vfork; /* shim_fd.c */
 
 /* ---- shim_sock.c helpers used elsewhere ---- */
 int shim_sock_error(int fd, struct shim_sock *s);

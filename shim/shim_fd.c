@@ -44,6 +44,11 @@ static void **shim_slot(void ***tab, int fd, bool create)
 	return &chunk[fd % SHIM_FD_CHUNK];
 }
 
+/* Inside a call that has just checked it is not in a vfork child (this
+ * thread's count; a vfork child cannot start inside such a call, since
+ * only the program calls vfork). */
+_Thread_local unsigned shim_not_vfork;
+
 #define SHIM_FD_KERNEL ((void *)1)
 #define SHIM_FD_IS_SOCK(p) ((p) != NULL && (p) != SHIM_FD_KERNEL)
 
@@ -150,8 +155,11 @@ void shim_fd_clear(int fd)
 						    __ATOMIC_ACQUIRE);
 		return;
 	}
-	if (!shim_in_vfork_child())
+	if (!shim_in_vfork_child()) {
+		shim_not_vfork++; /* checked: shim_map_release needs not ask again */
 		shim_fd_forget(fd);
+		shim_not_vfork--;
+	}
 }
 
 void shim_fd_clear_range(unsigned first, unsigned last)

@@ -344,7 +344,7 @@ void shim_map_release(struct shim_sock *s)
 {
 	struct shim_map_ent old = { 0, 0, 0, NULL, 0 };
 
-	if (!s->pooled || shim_in_vfork_child()) {
+	if (!s->pooled || (!shim_not_vfork && shim_in_vfork_child())) {
 		munmap(s->shm, s->map_len);
 		return;
 	}

@@ -235,6 +235,14 @@ static int opt_set(int fd, struct shim_sock *s, int level, int name, const void 
 		return r;
 	if (opt == US_IP_TTL && v == -1)
 		v = 64; /* ip(7): -1 restores the default */
+	if (s->type == SOCK_STREAM && opt == US_TCP_CORK && v) {
+		/* Not even a message: ustackd applies it at its next sync of
+		 * the send ring, from the index it was set at (ipc.h). */
+		__atomic_store_n(&s->shm->cork_at, __atomic_load_n(&s->shm->tx_head, __ATOMIC_ACQUIRE),
+				 __ATOMIC_RELAXED);
+		__atomic_fetch_add(&s->shm->cork_gen, 1u, __ATOMIC_RELEASE);
+		return 0;
+	}
 	if (s->type == SOCK_STREAM && (opt == US_TCP_NODELAY || opt == US_TCP_CORK)) {
 		/* Cannot fail: no round trip (ipc.h, IPC_F_NOREPLY). */
 		struct ipc_opt o = { .opt = opt, .val = v };
