@@ -57,6 +57,11 @@ static int ipc_sock_sync(struct ipc_sock *is, uint64_t now)
 	if (is->type != US_SOCK_STREAM || !is->so || us_ring_state(is->so, &rs) < 0 ||
 	    rs.rx_cap != is->rx_size || rs.tx_size != is->tx_size)
 		return 0;
+	/* The cork generation and index before tx_head: the program stores
+	 * tx_head, then cork_at, then cork_gen, so every byte before cork_at
+	 * is covered by the tx_head read after them. */
+	uint32_t gen = SHM_LOAD(is->shm->cork_gen);
+	uint32_t cork_at = SHM_LOAD(is->shm->cork_at);
 	uint32_t rx_tail = SHM_LOAD(is->shm->rx_tail);
 	uint32_t tx_head = SHM_LOAD(is->shm->tx_head);
 	uint32_t rd = rx_tail - rs.rx_tail, wd = tx_head - rs.tx_head;
@@ -77,17 +82,21 @@ static int ipc_sock_sync(struct ipc_sock *is, uint64_t now)
 		us_rx_consume(is->so, rd, now);
 	/* TCP_CORK set through the header (shim/ipc.h): the bytes written
 	 * before it go as they would have, then the cork, then the rest. */
-	uint32_t gen = SHM_LOAD(is->shm->cork_gen);
 	if (gen != is->seen_cork_gen && is->so) {
-		uint32_t before = SHM_LOAD(is->shm->cork_at) - rs.tx_head;
+		int32_t before = (int32_t)(cork_at - rs.tx_head);
 
-		if (before > wd) /* untrusted: at most what is new */
-			before = wd;
-		if (before)
-			us_tx_commit(is->so, before, now);
-		wd -= before;
-		(void)us_setsockopt(is->so, US_TCP_CORK, 1);
-		is->seen_cork_gen = gen;
+		if (before < 0) /* untrusted: a point already passed is now */
+			before = 0;
+		if ((uint32_t)before > wd) {
+			/* Not all of it is visible yet (only a lying program
+			 * gets here): commit what is, cork at a later sync. */
+		} else {
+			if (before)
+				us_tx_commit(is->so, (uint32_t)before, now);
+			wd -= (uint32_t)before;
+			(void)us_setsockopt(is->so, US_TCP_CORK, 1);
+			is->seen_cork_gen = gen;
+		}
 	}
 	/* -EPIPE/-ENOTCONN (reset, shut down, not yet connected): the bytes
 	 * stay uncommitted; the program sees the state and reports it. */
@@ -881,9 +890,17 @@ static int ipc_sock_request(struct ipc_sock *is, struct ipc_msg *m, uint8_t *pl,
 			if (m->type != IPC_SETOPT || is->type != US_SOCK_STREAM ||
 			    (o.opt != US_TCP_NODELAY && o.opt != US_TCP_CORK))
 				return -EBADMSG;
-			/* A cork set through the header before this goes first. */
-			if (o.opt == US_TCP_CORK && ipc_sock_sync(is, now) < 0)
-				return -ERANGE; /* dropped: impossible ring index */
+			if (o.opt == US_TCP_CORK) {
+				/* Uncork (shim/ipc.h): what was corked goes; a
+				 * cork the program set again after this message
+				 * (a newer generation than it carries) applies
+				 * at the sync, from its own index. */
+				(void)us_setsockopt(is->so, US_TCP_CORK, o.val);
+				is->seen_cork_gen = (uint32_t)m->status;
+				if (ipc_sock_sync(is, now) < 0)
+					return -ERANGE; /* dropped: impossible ring index */
+				return 0;
+			}
 			(void)us_setsockopt(is->so, (enum us_sockopt)o.opt, o.val);
 			return 0;
 		}

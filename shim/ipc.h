@@ -193,7 +193,9 @@ enum ipc_type {
  * which send-ring index output is corked (cork_at, then cork_gen + 1), and
  * ustackd applies it at its next sync of the ring -- bytes before that
  * index go out as they would have, the rest waits.  Turning TCP_CORK off
- * releases data, so it stays an IPC_F_NOREPLY message (which syncs first).
+ * releases data, so it stays an IPC_F_NOREPLY message; its header's
+ * `status` carries the cork_gen the program had seen, so that a cork set
+ * again after it (a newer generation) still applies from its own index.
  * nginx corks every response: one message less per connection. */
 /* IPC_ACCEPT and IPC_SOCKET requests: the program wants the new socket
  * non-blocking.  ustackd then makes the socketpair with SOCK_NONBLOCK (both
@@ -317,7 +319,10 @@ struct ipc_shm {
 	uint32_t cork_at;      /* TCP_CORK set without a message: from this tx
 				* index on, output is corked (stored first) */
 	uint32_t cork_gen;     /* ... then this is incremented (release) */
-	uint32_t prog_pad[4];
+	uint32_t chan_lock;    /* a program-side lock word (as tx_lock): held
+				* across a peek at the channel and the receive
+				* of that record, by every process */
+	uint32_t prog_pad[3];
 };
 
 #endif

@@ -71,6 +71,8 @@ struct shim_sock {
 	int refs; /* fd table entries (atomic) */
 	int type; /* SOCK_STREAM or SOCK_DGRAM */
 	uint32_t id;
+	uint64_t gen; /* this process's number for the object: a new socket
+		       * may get a freed one's address, never its gen */
 	struct ipc_shm *shm;
 	uint8_t *rx, *tx;
 	uint32_t rx_size, tx_size; /* private: never read back from shm */
@@ -93,6 +95,7 @@ struct shim_sock {
 struct shim_ep_ent {
 	int fd;
 	struct shim_sock *s;
+	uint64_t gen; /* s->gen when added: s's address alone may be reused */
 	uint32_t events;
 	epoll_data_t data;
 	uint32_t last; /* readiness last reported (EPOLLET) */
@@ -149,6 +152,7 @@ bool shim_accq_pop(struct shim_sock *l, struct ipc_sockinfo *si, int fds[2]);
 bool shim_accq_has(const struct shim_sock *l);
 void shim_accq_after_fork(void);
 void shim_accq_drop(struct shim_sock *l);
+void shim_accq_adopt(int chan, struct shim_sock *s);
 /* Take the IPC_PUSH at the head of listener l's channel, if one is there. */
 int shim_accq_pull(int fd, struct shim_sock *l);
 /* One request on a socket channel.  req/rep are the payload; rep_len gets
@@ -161,7 +165,8 @@ int shim_req_flags(int fd, struct shim_sock *s, uint16_t type, uint16_t flags,
 int shim_req(int fd, struct shim_sock *s, uint16_t type, const struct iovec *req, int nreq,
 	     const struct iovec *rep, int nrep, size_t *rep_len, int *fds);
 /* A request that wants no reply (IPC_F_NOREPLY, see ipc.h). */
-int shim_send_noreply(int fd, struct shim_sock *s, uint16_t type, const void *req, uint32_t len);
+int shim_send_noreply(int fd, struct shim_sock *s, uint16_t type, const void *req, uint32_t len,
+		      int32_t status);
 int shim_req_simple(int fd, struct shim_sock *s, uint16_t type, const void *req, uint32_t len,
 		    void *rep, size_t rep_cap);
 /* Readiness (poll bits) from the shared header and the rings. */

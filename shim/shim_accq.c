@@ -13,7 +13,8 @@
 
 struct shim_accq_ent {
 	struct shim_accq_ent *next;
-	struct shim_sock *l;
+	struct shim_sock *l; /* NULL while IPC_ATTACH of channel `chan` runs */
+	int chan;
 	struct ipc_sockinfo si;
 	int fd, memfd;
 };
@@ -30,8 +31,10 @@ static void shim_accq_close(struct shim_accq_ent *e)
 }
 
 /* The IPC_PUSH record at the head of listener l's channel `fd` (the
- * caller peeked it), taken and kept.  1 kept, 0 not a usable push (its
- * fds closed), or -errno of the channel. */
+ * caller peeked it under the channel lock), taken and kept.  l is NULL
+ * while the channel is being adopted (IPC_ATTACH): kept for it, counted
+ * when shim_accq_adopt names the object.  1 kept, 0 not a usable push
+ * (its fds closed), or -errno of the channel. */
 int shim_accq_take(int fd, struct shim_sock *l)
 {
 	struct ipc_msg h;
@@ -65,11 +68,15 @@ int shim_accq_take(int fd, struct shim_sock *l)
 					shim_real.close(f);
 			}
 		}
-	/* It left the channel: ustackd may push the next one. */
-	__atomic_fetch_add(&l->shm->acc_taken, 1u, __ATOMIC_SEQ_CST);
+	/* A push left the channel: ustackd may push the next one. */
+	bool push = (size_t)r >= sizeof h && h.magic == IPC_MAGIC && h.type == IPC_PUSH;
+	if (push && l) {
+		__atomic_fetch_add(&l->shm->acc_taken, 1u, __ATOMIC_SEQ_CST);
+		l->listening = true; /* e.g. a copy forked before listen() */
+	}
 	bool cached = (size_t)r == sizeof h + sizeof si && (si.flags & IPC_SI_CACHED);
 	struct shim_accq_ent *e = NULL;
-	if ((size_t)r == sizeof h + sizeof si && h.magic == IPC_MAGIC && h.type == IPC_PUSH &&
+	if ((size_t)r == sizeof h + sizeof si && push && (l || fd >= 0) &&
 	    h.len == sizeof si && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && got[0] >= 0 &&
 	    (got[1] < 0) == cached)
 		e = malloc(sizeof *e);
@@ -78,7 +85,7 @@ int shim_accq_take(int fd, struct shim_sock *l)
 			shim_real.close(got[i]);
 		return 0;
 	}
-	*e = (struct shim_accq_ent){ NULL, l, si, got[0], got[1] };
+	*e = (struct shim_accq_ent){ NULL, l, fd, si, got[0], got[1] };
 	pthread_mutex_lock(&shim_accq_lock);
 	*shim_accq_tail = e;
 	shim_accq_tail = &e->next;
@@ -92,7 +99,7 @@ bool shim_accq_pop(struct shim_sock *l, struct ipc_sockinfo *si, int fds[2])
 
 	pthread_mutex_lock(&shim_accq_lock);
 	for (pp = &shim_accq_head; *pp; pp = &(*pp)->next)
-		if ((*pp)->l == l) {
+		if (l && (*pp)->l == l) {
 			e = *pp;
 			*pp = e->next;
 			if (shim_accq_tail == &e->next)
@@ -120,6 +127,44 @@ bool shim_accq_has(const struct shim_sock *l)
 		yes = e->l == l;
 	pthread_mutex_unlock(&shim_accq_lock);
 	return yes;
+}
+
+/* IPC_ATTACH of channel chan is over: what was kept meanwhile is s's
+ * (counted now that its header is mapped), or goes when s is NULL. */
+void shim_accq_adopt(int chan, struct shim_sock *s)
+{
+	struct shim_accq_ent **pp = &shim_accq_head, *gone = NULL;
+	uint32_t n = 0;
+
+	pthread_mutex_lock(&shim_accq_lock);
+	while (*pp) {
+		struct shim_accq_ent *e = *pp;
+		if (!e->l && e->chan == chan) {
+			n++;
+			if (s) {
+				e->l = s;
+			} else {
+				*pp = e->next;
+				e->next = gone;
+				gone = e;
+				continue;
+			}
+		}
+		pp = &e->next;
+	}
+	shim_accq_tail = &shim_accq_head;
+	while (*shim_accq_tail)
+		shim_accq_tail = &(*shim_accq_tail)->next;
+	pthread_mutex_unlock(&shim_accq_lock);
+	if (s && n) {
+		__atomic_fetch_add(&s->shm->acc_taken, n, __ATOMIC_SEQ_CST);
+		s->listening = true;
+	}
+	while (gone) {
+		struct shim_accq_ent *next = gone->next;
+		shim_accq_close(gone);
+		gone = next;
+	}
 }
 
 /* In a child after fork: these are the parent's (the fds are copies). */

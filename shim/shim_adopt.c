@@ -77,6 +77,9 @@ struct shim_sock *shim_adopt_probe(int fd)
 		shim_fd_mark_kernel(fd);
 		return NULL;
 	}
-	/* Ours is the table's now, or another thread's won (ours is freed). */
-	return shim_fd_adopted(fd, s);
+	/* Ours is the table's now, or another thread's won (ours is freed);
+	 * connections pushed while the reply was awaited are the winner's. */
+	struct shim_sock *w = shim_fd_adopted(fd, s);
+	shim_accq_adopt(fd, w);
+	return w;
 }

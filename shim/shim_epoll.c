@@ -57,7 +57,7 @@ SHIM_VIS int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		return (int)shim_ret(op == EPOLL_CTL_ADD ? -ENOMEM : -ENOENT);
 	pthread_mutex_lock(&ep->lock);
 	e = shim_ep_find(ep, fd);
-	if (e && e->s != s) { /* a stale member: the fd number was reused */
+	if (e && (e->s != s || e->gen != s->gen)) { /* stale: the fd number was reused */
 		*e = ep->ent[--ep->n];
 		e = NULL;
 	}
@@ -81,6 +81,7 @@ SHIM_VIS int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		memset(e, 0, sizeof *e);
 		e->fd = fd;
 		e->s = s;
+		e->gen = s->gen;
 		e->events = ev->events;
 		e->data = ev->data;
 		break;
@@ -115,7 +116,10 @@ static int shim_ep_scan(struct shim_ep *ep, struct epoll_event *out, int max, bo
 	for (int i = 0; i < ep->n && n < max; i++) {
 		struct shim_ep_ent *e = &ep->ent[i];
 
-		if (shim_fd_peek(e->fd) != e->s) { /* closed: the kernel forgets it too */
+		struct shim_sock *now = shim_fd_peek(e->fd);
+		/* Closed (the kernel forgets it too), even if a new socket got
+		 * the number and the freed object's address. */
+		if (now != e->s || now->gen != e->gen) {
 			*e = ep->ent[--ep->n];
 			i--;
 			continue;

@@ -57,12 +57,13 @@ static const char *shim_socket_path(void)
 	return p && *p ? p : SHIM_DEFAULT_SOCKET;
 }
 
-/* Send a record and wait for its reply on a blocking-or-not fd. */
-static int shim_send_rec_flags(int fd, uint16_t type, uint16_t flags, uint32_t seq,
-			       const struct iovec *pl, int npl)
+/* Send a record (status: 0 in a request, but see TCP_CORK in ipc.h) on a
+ * blocking-or-not fd. */
+static int shim_send_rec_st(int fd, uint16_t type, uint16_t flags, uint32_t seq, int32_t status,
+			    const struct iovec *pl, int npl)
 {
 	struct ipc_msg h = { .magic = IPC_MAGIC, .type = type, .flags = flags, .seq = seq,
-			     .owner = (uint32_t)shim_self_pid() };
+			     .status = status, .owner = (uint32_t)shim_self_pid() };
 	struct iovec iov[8];
 	int n = 0;
 
@@ -89,12 +90,19 @@ static int shim_send_rec_flags(int fd, uint16_t type, uint16_t flags, uint32_t s
 	}
 }
 
+static int shim_send_rec_flags(int fd, uint16_t type, uint16_t flags, uint32_t seq,
+			       const struct iovec *pl, int npl)
+{
+	return shim_send_rec_st(fd, type, flags, seq, 0, pl, npl);
+}
+
 static int shim_send_rec(int fd, uint16_t type, uint32_t seq, const struct iovec *pl, int npl)
 {
 	return shim_send_rec_flags(fd, type, 0, seq, pl, npl);
 }
 
-int shim_send_noreply(int fd, struct shim_sock *s, uint16_t type, const void *req, uint32_t len)
+int shim_send_noreply(int fd, struct shim_sock *s, uint16_t type, const void *req, uint32_t len,
+		      int32_t status)
 {
 	struct iovec rq = { (void *)req, len };
 	int r;
@@ -102,7 +110,7 @@ int shim_send_noreply(int fd, struct shim_sock *s, uint16_t type, const void *re
 	if (__atomic_load_n(&s->dead, __ATOMIC_ACQUIRE))
 		return -ECONNRESET;
 	pthread_mutex_lock(&s->req_lock);
-	r = shim_send_rec_flags(fd, type, IPC_F_NOREPLY, ++s->seq, &rq, 1);
+	r = shim_send_rec_st(fd, type, IPC_F_NOREPLY, ++s->seq, status, &rq, 1);
 	pthread_mutex_unlock(&s->req_lock);
 	if (r == -ECONNRESET)
 		shim_mark_dead(s);
@@ -138,6 +146,21 @@ static int shim_head_mine(int fd, uint16_t *type)
 	return 0;
 }
 
+/* The channel lock (ipc.h chan_lock): a peek and the receive of the
+ * record peeked, as one step for every process sharing the socket. */
+static void shim_chan_take(struct shim_sock *s)
+{
+	if (s)
+		while (shim_lock_take(&s->shm->chan_lock, false, 0) == -EINTR)
+			;
+}
+
+static void shim_chan_give(struct shim_sock *s)
+{
+	if (s)
+		shim_lock_give(&s->shm->chan_lock);
+}
+
 /* Another process's reply is at the head: let it take it. */
 static void shim_head_wait(void)
 {
@@ -152,27 +175,35 @@ static void shim_head_wait(void)
 static int shim_recv_reply(int fd, uint16_t type, const struct iovec *rep, int nrep,
 			   size_t *rep_len, int *fds)
 {
+	struct shim_sock *cs = shim_fd_peek(fd); /* NULL: control, or IPC_ATTACH */
+
 	for (;;) {
 		uint16_t head_type;
-		int mine = shim_head_mine(fd, &head_type);
-		struct shim_sock *l;
 
-		if (mine == 1 && head_type == IPC_PUSH && (l = shim_fd_peek(fd)) && l->listening) {
+		shim_chan_take(cs);
+		int mine = shim_head_mine(fd, &head_type);
+
+		if (mine == 1 && head_type == IPC_PUSH) {
 			/* A connection pushed ahead of accept(): kept for it. */
-			int t = shim_accq_take(fd, l);
+			int t = shim_accq_take(fd, cs);
+			shim_chan_give(cs);
 			if (t < 0)
-				return t == -ECONNRESET ? -ECONNRESET : t;
+				return t;
 			continue;
 		}
 		if (mine == -EAGAIN) {
+			shim_chan_give(cs);
 			struct pollfd p = { fd, POLLIN, 0 };
 			if (shim_real.poll(&p, 1, -1) < 0 && errno != EINTR)
 				return -errno;
 			continue;
 		}
-		if (mine == -ECONNRESET)
+		if (mine == -ECONNRESET) {
+			shim_chan_give(cs);
 			return -ECONNRESET;
+		}
 		if (mine == 0) {
+			shim_chan_give(cs);
 			shim_head_wait();
 			continue;
 		}
@@ -190,10 +221,12 @@ static int shim_recv_reply(int fd, uint16_t type, const struct iovec *rep, int n
 		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n,
 				     .msg_control = u.buf, .msg_controllen = sizeof u.buf };
 		ssize_t r = shim_real.recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		int e = errno;
+		shim_chan_give(cs);
 		if (r < 0) {
-			if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+			if (e == EINTR || e == EAGAIN || e == EWOULDBLOCK)
 				continue; /* another process took the head first */
-			return errno == ECONNRESET ? -ECONNRESET : -errno;
+			return e == ECONNRESET ? -ECONNRESET : -e;
 		}
 		if (r == 0)
 			return -ECONNRESET; /* ustackd is gone */
@@ -421,8 +454,10 @@ struct shim_sock *shim_sock_from(int type, const struct ipc_sockinfo *si, int me
 	}
 	if (!cached)
 		shim_real.close(memfd);
+	static uint64_t shim_gen;
 	s->type = type;
 	s->id = si->sock_id;
+	s->gen = __atomic_add_fetch(&shim_gen, 1, __ATOMIC_RELAXED);
 	s->shm = p;
 	s->map_len = need;
 	if (type == SOCK_STREAM) {
@@ -524,12 +559,15 @@ struct shim_sock *shim_ipc_attach(int fd, int *err)
 		if (fds[0] >= 0)
 			shim_real.close(fds[0]);
 		*err = r;
+		shim_accq_adopt(fd, NULL); /* pushes met meanwhile go */
 		return NULL;
 	}
 	int type = at.si.type == 1 ? SOCK_STREAM : SOCK_DGRAM;
 	struct shim_sock *s = shim_sock_from(type, &at.si, fds[0], err);
-	if (!s)
+	if (!s) {
+		shim_accq_adopt(fd, NULL);
 		return NULL;
+	}
 	s->listening = at.flags & IPC_ATT_LISTENING;
 	s->connected = at.flags & IPC_ATT_CONNECTED;
 	s->connecting = at.flags & IPC_ATT_CONNECTING;
@@ -664,11 +702,13 @@ int shim_accq_pull(int fd, struct shim_sock *l)
 	int r;
 
 	pthread_mutex_lock(&l->req_lock);
+	shim_chan_take(l);
 	r = shim_head_mine(fd, &type);
 	if (r == 1)
 		r = type == IPC_PUSH ? shim_accq_take(fd, l) : 0;
 	else if (r == -EAGAIN || r == 0)
 		r = 0;
+	shim_chan_give(l);
 	pthread_mutex_unlock(&l->req_lock);
 	if (r == -ECONNRESET)
 		shim_mark_dead(l);
@@ -686,8 +726,9 @@ bool shim_drain(int fd, struct shim_sock *s)
 	/* One record per call (a peek and a read): usually one IPC_WAKE is
 	 * queued, and the callers poll again anyway, so a last peek to see
 	 * EAGAIN would only add a system call to every wake-up. */
+	shim_chan_take(s);
 	mine = shim_head_mine(fd, &type);
-	if (mine == 1 && type == IPC_PUSH && s->listening) {
+	if (mine == 1 && type == IPC_PUSH) {
 		/* A pushed connection is kept for accept(), never dropped. */
 		int t = shim_accq_take(fd, s);
 		if (t < 0)
@@ -696,7 +737,9 @@ bool shim_drain(int fd, struct shim_sock *s)
 		ssize_t r = shim_real.recv(fd, &h, sizeof h, MSG_DONTWAIT | MSG_TRUNC);
 		if (r == 0 || (r < 0 && errno == ECONNRESET))
 			mine = -ECONNRESET;
-	} else if (mine == 0) {
+	}
+	shim_chan_give(s);
+	if (mine == 0) {
 		sched_yield(); /* another process's reply: it wakes now too */
 	}
 	if (mine == -ECONNRESET)

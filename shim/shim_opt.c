@@ -239,7 +239,7 @@ static int opt_set(int fd, struct shim_sock *s, int level, int name, const void 
 		/* Not even a message: ustackd applies it at its next sync of
 		 * the send ring, from the index it was set at (ipc.h). */
 		__atomic_store_n(&s->shm->cork_at, __atomic_load_n(&s->shm->tx_head, __ATOMIC_ACQUIRE),
-				 __ATOMIC_RELAXED);
+				 __ATOMIC_RELEASE);
 		__atomic_fetch_add(&s->shm->cork_gen, 1u, __ATOMIC_RELEASE);
 		return 0;
 	}
@@ -247,7 +247,11 @@ static int opt_set(int fd, struct shim_sock *s, int level, int name, const void 
 		/* Cannot fail: no round trip (ipc.h, IPC_F_NOREPLY). */
 		struct ipc_opt o = { .opt = opt, .val = v };
 
-		return shim_send_noreply(fd, s, IPC_SETOPT, &o, sizeof o);
+		/* An uncork says which header cork it follows (ipc.h). */
+		int32_t gen = opt == US_TCP_CORK
+				      ? (int32_t)__atomic_load_n(&s->shm->cork_gen, __ATOMIC_ACQUIRE)
+				      : 0;
+		return shim_send_noreply(fd, s, IPC_SETOPT, &o, sizeof o, gen);
 	}
 	return opt_us_set(fd, s, opt, v);
 }

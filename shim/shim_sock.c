@@ -125,11 +125,14 @@ static uint64_t shim_deadline(int timeo_ms)
 	return timeo_ms > 0 ? shim_now_ms() + (uint64_t)timeo_ms : 0;
 }
 
-static int shim_accept_common(int fd, struct shim_sock *s, struct sockaddr *sa, socklen_t *len,
-			      int flags)
+static int shim_accept_in(int fd, struct shim_sock *s, struct sockaddr *sa, socklen_t *len,
+			  int flags)
 {
 	uint64_t deadline = shim_deadline(s->rcvtimeo_ms);
 
+	/* A copy forked before listen() learns it from the header. */
+	if (!s->listening && __atomic_load_n(&s->shm->state, __ATOMIC_ACQUIRE) == US_TCP_LISTEN)
+		s->listening = true;
 	if (!s->listening)
 		return -EINVAL;
 	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
@@ -211,6 +214,17 @@ static int shim_accept_common(int fd, struct shim_sock *s, struct sockaddr *sa, 
 		if (r == -EINTR || r == -ECONNRESET)
 			return r == -EINTR ? -EINTR : -ECONNABORTED;
 	}
+}
+
+/* The listener stays alive while a call uses it, even if another thread
+ * closes it (what it keeps for accept() goes when it is freed). */
+static int shim_accept_common(int fd, struct shim_sock *s, struct sockaddr *sa, socklen_t *len,
+			      int flags)
+{
+	shim_sock_ref(s);
+	int r = shim_accept_in(fd, s, sa, len, flags);
+	shim_sock_unref(s);
+	return r;
 }
 
 SHIM_VIS int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)

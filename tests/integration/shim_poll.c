@@ -206,6 +206,20 @@ int main(int argc, char **argv)
 	CHECK(epoll_ctl(ep, EPOLL_CTL_DEL, c, NULL) == -1 && errno == ENOENT, "epoll ENOENT");
 	printf("epoll accept ok\n");
 	epollout_edges(c);
+	/* A socket closed without EPOLL_CTL_DEL leaves the set (the kernel
+	 * forgets the file); the next socket gets its number -- and, freed
+	 * and allocated again at once, often its object's address -- and
+	 * must be added anew (nginx adds each accepted fd; EEXIST here made
+	 * it drop connections). */
+	for (int i = 0; i < 16; i++) {
+		int t = socket(AF_INET, SOCK_STREAM, 0);
+		struct epoll_event tev = { .events = EPOLLIN, .data.u64 = 400 + (unsigned)i };
+		CHECK(t >= 0, "socket %d", i);
+		CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, t, &tev) == 0,
+		      "epoll add of a new socket on a reused fd number (round %d)", i);
+		close(t);
+	}
+	printf("epoll add after close without del ok\n");
 	close(a);
 	close(ep);
 	close(c);
