@@ -144,6 +144,9 @@ void shim_map_after_fork(void);
 struct shim_sock *shim_sock_from(int type, const struct ipc_sockinfo *si, int memfd, int *err);
 /* IPC_MEMFD on a freshly accepted socket's channel: its memfd or -errno. */
 int shim_ipc_fetch_memfd(int fd);
+/* The first two fds of a received record's SCM_RIGHTS into got[] (the
+ * rest are closed); their number. */
+int shim_cmsg_fds(struct msghdr *mh, int got[2]);
 /* shim_accq.c: connections taken off a listener's channel ahead of
  * accept().  take: the IPC_PUSH at the head of fd (1 kept, 0 unusable,
  * -errno); pop: the oldest kept for l (fds[1] -1 with IPC_SI_CACHED). */

@@ -56,18 +56,7 @@ int shim_accq_take(int fd, struct shim_sock *l)
 		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
 	if (r == 0)
 		return -ECONNRESET;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t i = 0; i < k; i++) {
-				int f;
-				memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
-				if (n < 2)
-					got[n++] = f;
-				else
-					shim_real.close(f);
-			}
-		}
+	n = shim_cmsg_fds(&mh, got);
 	/* A push left the channel: ustackd may push the next one. */
 	bool push = (size_t)r >= sizeof h && h.magic == IPC_MAGIC && h.type == IPC_PUSH;
 	if (push && l) {

@@ -117,6 +117,25 @@ int shim_send_noreply(int fd, struct shim_sock *s, uint16_t type, const void *re
 	return r;
 }
 
+int shim_cmsg_fds(struct msghdr *mh, int got[2])
+{
+	int n = 0;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < k; i++) {
+				int f;
+				memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
+				if (n < 2)
+					got[n++] = f;
+				else
+					shim_real.close(f);
+			}
+		}
+	return n;
+}
+
 /* Whose is the record at the head of the channel (ipc.h, "Replies to
  * their owner")?  1: take it (ours, a wake-up, a reply of a process that
  * is gone, or garbage); 0: another live process's reply, leave it;
@@ -231,19 +250,7 @@ static int shim_recv_reply(int fd, uint16_t type, const struct iovec *rep, int n
 		if (r == 0)
 			return -ECONNRESET; /* ustackd is gone */
 		/* Close any fds that came with a record that is not ours. */
-		int got[2] = { -1, -1 }, ngot = 0;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-				size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-				for (size_t i = 0; i < k; i++) {
-					int f;
-					memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
-					if (ngot < 2)
-						got[ngot++] = f;
-					else
-						shim_real.close(f);
-				}
-			}
+		int got[2] = { -1, -1 }, ngot = shim_cmsg_fds(&mh, got);
 		bool ok = (size_t)r >= sizeof h && h.magic == IPC_MAGIC &&
 			  (h.flags & IPC_F_REPLY) && h.type == type && h.len == (size_t)r - sizeof h &&
 			  !(mh.msg_flags & MSG_TRUNC);
