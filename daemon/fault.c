@@ -2,7 +2,8 @@
  * seeded PRNG (xoshiro256** seeded through splitmix64, so a given seed
  * gives the same decisions for the same frame sequence), and the per-
  * direction drop / duplicate / reorder / corrupt decisions with a one-frame
- * hold slot per direction and a counter per action and direction. */
+ * hold slot per direction and a counter per action and direction, and the
+ * delay queue of frames the stack sends. */
 #include "fault.h"
 
 #include <errno.h>
@@ -11,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
+#include "ustack.h"
 
 /* Largest frame the injector copies (the loop's receive buffer; the stack
  * never emits more than MTU + Ethernet header).  Bigger frames are passed
@@ -30,6 +33,18 @@ struct fault_hold {
 	uint8_t *scratch;        /* the corrupted copy of the current frame */
 };
 
+/* A frame the stack sent, held for delay_ms (FIFO: equal delays keep the
+ * order). */
+struct fault_delayed {
+	struct fault_delayed *next;
+	uint64_t due;
+	size_t len;
+	fault_deliver_fn fn;
+	void *ctx;
+	uint8_t data[]; /* FAULT_HEADROOM + len */
+};
+#define FAULT_DELAY_BYTES (64u << 20)
+
 struct fault {
 	uint64_t rng[4];                    /* xoshiro256** state */
 	uint64_t thr[FAULT_KINDS];          /* P * 2^53, compared with 53 random bits */
@@ -37,6 +52,10 @@ struct fault {
 	 * so the two directions must never share a buffer. */
 	struct fault_hold hold[FAULT_DIRS];
 	uint64_t ctr[FAULT_DIRS][FAULT_KINDS];
+	uint64_t delay_us;
+	struct fault_delayed *dq, **dq_tail;
+	size_t dq_bytes;
+	uint64_t dq_overflow;
 };
 
 static const char *const fault_names[FAULT_KINDS] = { "drop", "dup", "reorder", "corrupt" };
@@ -67,9 +86,9 @@ static bool fault_is_decimal(const char *s)
 
 int fault_parse(const char *spec, struct fault_cfg *cfg, char *err, size_t errlen)
 {
-	static const char known[] = "drop, dup, reorder, corrupt, seed";
+	static const char known[] = "drop, dup, reorder, corrupt, delay, seed";
 	char buf[256];
-	bool seen[FAULT_KINDS + 1] = { false };
+	bool seen[FAULT_KINDS + 2] = { false };
 	char *p, *next;
 
 	memset(cfg, 0, sizeof *cfg);
@@ -102,6 +121,8 @@ int fault_parse(const char *spec, struct fault_cfg *cfg, char *err, size_t errle
 		val = eq + 1;
 		if (strcmp(p, "seed") == 0) {
 			k = FAULT_KINDS;
+		} else if (strcmp(p, "delay") == 0) {
+			k = FAULT_KINDS + 1;
 		} else {
 			for (k = 0; k < FAULT_KINDS; k++)
 				if (strcmp(p, fault_names[k]) == 0)
@@ -120,7 +141,20 @@ int fault_parse(const char *spec, struct fault_cfg *cfg, char *err, size_t errle
 			snprintf(err, errlen, "--fault: %s has an empty value", p);
 			return -EINVAL;
 		}
-		if (k == FAULT_KINDS) {
+		if (k == FAULT_KINDS + 1) {
+			char *end;
+			unsigned long v;
+
+			errno = 0;
+			v = strtoul(val, &end, 10);
+			if (*val < '0' || *val > '9' || *end != '\0' || errno == ERANGE || v > 10000) {
+				snprintf(err, errlen,
+					 "--fault: delay '%s' is not a number of milliseconds in 0..10000",
+					 val);
+				return -EINVAL;
+			}
+			cfg->delay_ms = (uint32_t)v;
+		} else if (k == FAULT_KINDS) {
 			char *end;
 			unsigned long long v;
 
@@ -220,10 +254,12 @@ struct fault *fault_new(const struct fault_cfg *cfg)
 		f->rng[i] = fault_splitmix(&x);
 	for (int k = 0; k < FAULT_KINDS; k++)
 		f->thr[k] = (uint64_t)(cfg->pct[k] / 100.0 * 9007199254740992.0 + 0.5); /* 2^53 */
+	f->delay_us = (uint64_t)cfg->delay_ms * 1000u;
+	f->dq_tail = &f->dq;
 	log_info("fault injector on: drop=%g%% dup=%g%% reorder=%g%% corrupt=%g%% seed=%" PRIu64
-		 "%s (both directions)",
+		 "%s (both directions), delay=%u ms (frames sent)",
 		 cfg->pct[FAULT_DROP], cfg->pct[FAULT_DUP], cfg->pct[FAULT_REORDER],
-		 cfg->pct[FAULT_CORRUPT], seed, cfg->seeded ? "" : " (random)");
+		 cfg->pct[FAULT_CORRUPT], seed, cfg->seeded ? "" : " (random)", cfg->delay_ms);
 	return f;
 }
 
@@ -235,16 +271,79 @@ void fault_free(struct fault *f)
 		free(f->hold[d].buf);
 		free(f->hold[d].scratch);
 	}
+	while (f->dq) {
+		struct fault_delayed *q = f->dq;
+
+		f->dq = q->next;
+		free(q);
+	}
 	free(f);
 }
 
-static int fault_deliver(fault_deliver_fn fn, void *ctx, uint8_t *frame, size_t len, bool dup)
+/* Queue a copy of a frame the stack sent until it is due; a full queue
+ * (or no memory) loses it, as a full router queue would. */
+static void fault_delay(struct fault *f, fault_deliver_fn fn, void *ctx, const uint8_t *frame,
+			size_t len)
 {
-	int r = fn(ctx, frame, len);
+	struct fault_delayed *q = NULL;
 
+	if (f->dq_bytes + len <= FAULT_DELAY_BYTES)
+		q = malloc(sizeof *q + FAULT_HEADROOM + len);
+	if (!q) {
+		f->dq_overflow++;
+		f->ctr[FAULT_TX][FAULT_DROP]++;
+		return;
+	}
+	q->next = NULL;
+	q->due = clock_now_us() + f->delay_us;
+	q->len = len;
+	q->fn = fn;
+	q->ctx = ctx;
+	memcpy(q->data + FAULT_HEADROOM, frame, len);
+	*f->dq_tail = q;
+	f->dq_tail = &q->next;
+	f->dq_bytes += len;
+}
+
+static int fault_deliver(struct fault *f, enum fault_dir d, fault_deliver_fn fn, void *ctx,
+			 uint8_t *frame, size_t len, bool dup)
+{
+	int r = 0;
+
+	if (d == FAULT_TX && f->delay_us) {
+		fault_delay(f, fn, ctx, frame, len);
+		if (dup)
+			fault_delay(f, fn, ctx, frame, len);
+		return 0;
+	}
+	r = fn(ctx, frame, len);
 	if (dup)
 		fn(ctx, frame, len);
 	return r;
+}
+
+uint64_t fault_next_due(const struct fault *f)
+{
+	return f && f->dq ? f->dq->due : US_TIME_NEVER;
+}
+
+void fault_tick(struct fault *f, uint64_t now)
+{
+	while (f && f->dq && f->dq->due <= now) {
+		struct fault_delayed *q = f->dq;
+
+		f->dq = q->next;
+		if (!f->dq)
+			f->dq_tail = &f->dq;
+		f->dq_bytes -= q->len;
+		q->fn(q->ctx, q->data + FAULT_HEADROOM, q->len);
+		free(q);
+	}
+}
+
+uint64_t fault_delay_overflow(const struct fault *f)
+{
+	return f ? f->dq_overflow : 0;
 }
 
 void fault_flush(struct fault *f, enum fault_dir d)
@@ -256,7 +355,7 @@ void fault_flush(struct fault *f, enum fault_dir d)
 	/* Unheld first: delivering may (in the other direction) come back
 	 * here, and must find the slot free. */
 	h->held = false;
-	fault_deliver(h->fn, h->ctx, h->buf + FAULT_HEADROOM, h->len, h->dup);
+	fault_deliver(f, d, h->fn, h->ctx, h->buf + FAULT_HEADROOM, h->len, h->dup);
 }
 
 int fault_pass(struct fault *f, enum fault_dir d, uint8_t *frame, size_t len,
@@ -294,7 +393,7 @@ int fault_pass(struct fault *f, enum fault_dir d, uint8_t *frame, size_t len,
 		f->ctr[d][FAULT_REORDER]++;
 		return 0;
 	}
-	r = fault_deliver(fn, ctx, frame, len, dup);
+	r = fault_deliver(f, d, fn, ctx, frame, len, dup);
 	fault_flush(f, d); /* the held frame comes after this one */
 	return r;
 }

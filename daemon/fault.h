@@ -1,7 +1,8 @@
 /* fault.h - ustackd's link fault injector (--fault): seeded drop,
  * duplication, reordering and corruption of frames in both directions
- * between the device and the stack, for testing loss recovery against a
- * real peer (this kernel has no tc netem). */
+ * between the device and the stack, and a fixed delay of the frames the
+ * stack sends (a long path), for testing loss recovery and auto-tuning
+ * against a real peer (this kernel has no tc netem). */
 #ifndef UD_FAULT_H
 #define UD_FAULT_H
 
@@ -18,9 +19,10 @@ struct fault_cfg {
 	bool seeded;               /* seed= given; otherwise arc4random */
 	uint64_t seed;
 	double pct[FAULT_KINDS];   /* percent of frames, 0..100 */
+	uint32_t delay_ms;         /* hold each frame the stack sends this long */
 };
 
-/* Parse "drop=1.5,dup=1,reorder=2,corrupt=0.5,seed=42" into cfg.  Returns 0,
+/* Parse "drop=1.5,dup=1,reorder=2,corrupt=0.5,delay=20,seed=42" into cfg.  Returns 0,
  * or -EINVAL with a one-line reason (no "ustackd:" prefix) in err. */
 int fault_parse(const char *spec, struct fault_cfg *cfg, char *err, size_t errlen);
 
@@ -47,6 +49,14 @@ int fault_pass(struct fault *f, enum fault_dir d, uint8_t *frame, size_t len,
 /* Deliver the frame held back in direction d, if any (end of a batch, and
  * before the loop sleeps: a held frame is never stuck). */
 void fault_flush(struct fault *f, enum fault_dir d);
+
+/* With delay=: when the next delayed frame is due (US_TIME_NEVER: none
+ * waits), and deliver those due by `now`. */
+uint64_t fault_next_due(const struct fault *f);
+void fault_tick(struct fault *f, uint64_t now);
+/* Frames the delay queue could not take (it holds FAULT_DELAY_BYTES):
+ * counted as drops too. */
+uint64_t fault_delay_overflow(const struct fault *f);
 
 /* Counter value of kind k in direction d (0 with f == NULL). */
 uint64_t fault_count(const struct fault *f, enum fault_dir d, enum fault_kind k);

@@ -326,5 +326,6 @@ void ipc_report(report_line_fn fn, void *ctx)
 	IPC_LINE("pool_fetched", ip->pool_fetched);
 	IPC_LINE("pushes", ip->pushes);
 	IPC_LINE("push_failed", ip->push_failed);
+	IPC_LINE("tx_grown", ip->tx_grown);
 #undef IPC_LINE
 }

@@ -60,6 +60,7 @@ struct ipc {
 	/* connections pushed to listeners (IPC_PUSH), and pushes that could
 	 * not be queued on the channel (that connection was reset) */
 	uint64_t pushes, push_failed;
+	uint64_t tx_grown; /* IPC_TXGROW that doubled a send ring */
 };
 
 extern struct ipc *ipc_state;

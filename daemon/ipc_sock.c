@@ -55,7 +55,7 @@ static int ipc_sock_sync(struct ipc_sock *is, uint64_t now)
 	struct us_ring_state rs;
 
 	if (is->type != US_SOCK_STREAM || !is->so || us_ring_state(is->so, &rs) < 0 ||
-	    rs.rx_cap != is->rx_size || rs.tx_size != is->tx_size)
+	    rs.rx_cap != is->rx_size || rs.tx_cap != is->tx_size)
 		return 0;
 	/* The cork generation and index before tx_head: the program stores
 	 * tx_head, then cork_at, then cork_gen, so every byte before cork_at
@@ -73,7 +73,7 @@ static int ipc_sock_sync(struct ipc_sock *is, uint64_t now)
 		ipc_state->bad_rx_index++;
 		return -EBADMSG;
 	}
-	if (wd > is->tx_size - (rs.tx_head - rs.tx_tail)) {
+	if (wd > rs.tx_size - (rs.tx_head - rs.tx_tail)) {
 		ipc_state->bad_tx_index++;
 		return -EBADMSG;
 	}
@@ -108,13 +108,15 @@ static int ipc_sock_sync(struct ipc_sock *is, uint64_t now)
 
 /* Should the program's next read ring the doorbell?  When a quarter of
  * the ring or more is unread the window is shrinking; below that a read
- * changes no window worth announcing. */
+ * changes no window worth announcing -- unless receive auto-tuning waits
+ * to see the ring empty (it grows only then, tcp_sock.c): the read that
+ * empties it must tell us. */
 static bool ipc_rx_doorbell_wanted(struct ipc_sock *is)
 {
 	struct us_ring_state rs;
 
 	return us_ring_state(is->so, &rs) < 0 || rs.rx_cap != is->rx_size ||
-	       rs.rx_head - rs.rx_tail >= rs.rx_size / 4;
+	       rs.rx_head - rs.rx_tail >= rs.rx_size / 4 || rs.rx_grow;
 }
 
 /* Publish indices and readiness; wake the program if it waits for them. */
@@ -125,12 +127,14 @@ static void ipc_sock_publish(struct ipc_sock *is)
 	unsigned ev = us_sock_events(is->so);
 
 	if (is->type == US_SOCK_STREAM && us_ring_state(is->so, &rs) == 0 &&
-	    rs.rx_cap == is->rx_size) {
+	    rs.rx_cap == is->rx_size && rs.tx_cap == is->tx_size) {
 		struct us_tcp_info ti;
 
 		/* The ring's size (auto-tuning grows it while it is empty)
 		 * before the head that covers bytes placed with it. */
 		SHM_STORE(sh->rx_ring_size, rs.rx_size);
+		SHM_STORE(sh->tx_ring_size, rs.tx_size);
+		SHM_STORE(sh->tx_grow, rs.tx_grow ? 1u : 0u);
 		SHM_STORE(sh->rx_head, rs.rx_head);
 		SHM_STORE(sh->tx_tail, rs.tx_tail);
 		if (us_tcp_info(is->so, &ti) == 0) {
@@ -329,7 +333,7 @@ static bool ipc_pool_keep(struct ipc_sock *is, const struct us_ring_state *rs)
 	if (!pool || !is->pooled || pool->listener_gone || pool->n >= IPC_POOL_MAX ||
 	    ipc_state->pool_slots >= IPC_POOL_TOTAL || !rs ||
 	    rs->rx_head - is->rx_start > is->rx_size / 4 ||
-	    rs->tx_head - is->tx_start > is->tx_size / 4)
+	    rs->tx_head - is->tx_start > IPC_RING_DEFAULT / 4)
 		return false;
 	pool->slot[pool->n++] = (struct ipc_pool_slot){ is->memfd, is->map, is->map_len,
 							is->rx_size, is->tx_size, is->shm_id,
@@ -397,7 +401,7 @@ static void ipc_sock_free(struct ipc_sock *is)
 	}
 	struct us_ring_state rs;
 	bool have_rs = is->so && is->type == US_SOCK_STREAM && us_ring_state(is->so, &rs) == 0 &&
-		       rs.rx_cap == is->rx_size && rs.tx_size == is->tx_size;
+		       rs.rx_cap == is->rx_size && rs.tx_cap == is->tx_size;
 
 	if (is->so) {
 		us_sock_set_notify(is->so, NULL, NULL);
@@ -479,7 +483,7 @@ int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so
 	struct ipc *ip = ipc_state;
 	struct ipc_sock *is;
 	struct us_ring_state rs;
-	uint32_t rx_now = 0;
+	uint32_t rx_now = 0, tx_now = 0;
 	int sv[2] = { -1, -1 }, mfd = -1, err;
 
 	*prog_fd = *memfd = -1;
@@ -500,20 +504,22 @@ int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so
 		goto fail_is;
 	is->so = so;
 	if (type == US_SOCK_STREAM) {
-		bool fixed = false;
+		bool rx_fixed = false, tx_fixed = false;
 
-		rx_now = is->tx_size = IPC_RING_DEFAULT;
+		rx_now = tx_now = IPC_RING_DEFAULT;
 		if (us_ring_state(so, &rs) == 0) {
-			fixed = rs.rx_fixed;
+			rx_fixed = rs.rx_fixed;
+			tx_fixed = rs.tx_fixed;
 			if (rs.rx_size && rs.tx_size) {
 				rx_now = rs.rx_size;
-				is->tx_size = rs.tx_size;
+				tx_now = rs.tx_size;
 			}
 		}
-		/* Receive memory for auto-tuning to grow into (tcp_sock.c),
-		 * unless the program fixed SO_RCVBUF; pages never written
-		 * cost nothing. */
-		is->rx_size = fixed || rx_now >= IPC_RING_RX_AUTO ? rx_now : IPC_RING_RX_AUTO;
+		/* Memory for auto-tuning to grow the rings into (tcp_sock.c),
+		 * unless the program fixed SO_RCVBUF / SO_SNDBUF; pages never
+		 * written cost nothing. */
+		is->rx_size = rx_fixed || rx_now >= IPC_RING_RX_AUTO ? rx_now : IPC_RING_RX_AUTO;
+		is->tx_size = tx_fixed || tx_now >= IPC_RING_TX_AUTO ? tx_now : IPC_RING_TX_AUTO;
 		if (is->rx_size > IPC_RING_MAX || is->tx_size > IPC_RING_MAX) {
 			err = -ENOBUFS;
 			goto fail_is;
@@ -525,7 +531,7 @@ int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so
 	if (type == US_SOCK_STREAM) {
 		uint8_t *rx = is->map + IPC_SHM_HDR, *tx = rx + is->rx_size;
 
-		if ((err = us_sock_attach_rings(so, rx, rx_now, is->rx_size, tx, is->tx_size)) < 0)
+		if ((err = us_sock_attach_rings(so, rx, rx_now, is->rx_size, tx, tx_now, is->tx_size)) < 0)
 			goto fail_is;
 		if (us_ring_state(so, &rs) == 0) {
 			is->shm->rx_tail = is->seen_rx_tail = is->rx_start = rs.rx_tail;
@@ -930,6 +936,21 @@ static int ipc_sock_request(struct ipc_sock *is, struct ipc_msg *m, uint8_t *pl,
 		}
 		return ipc_reply(is, m, r, &ia, r < 0 ? 0 : sizeof ia, NULL, 0);
 	}
+	case IPC_TXGROW:
+		/* The program waits for send space and the header said the
+		 * ring limits the connection: it holds tx_lock (nothing writes
+		 * the ring now), so the ring may grow in place. */
+		if (m->len != 0)
+			return -EBADMSG;
+		if (is->type != US_SOCK_STREAM || !is->so)
+			return ipc_reply(is, m, -EOPNOTSUPP, NULL, 0, NULL, 0);
+		if (ipc_sock_sync(is, now) < 0)
+			return -ERANGE;
+		r = us_tcp_snd_grow(is->so, now);
+		if (r > 0)
+			ipc_state->tx_grown++;
+		ipc_sock_publish(is);
+		return ipc_reply(is, m, r, NULL, 0, NULL, 0);
 	case IPC_TCPINFO: {
 		struct us_tcp_info ti;
 

@@ -13,6 +13,8 @@
 /* Receive memory mapped per stream socket for auto-tuning to grow the
  * ring into (us_config.tcp_rcvbuf_max is set to it) */
 #define IPC_RING_RX_AUTO (4u << 20)
+/* ... and send memory (us_config.tcp_sndbuf_max is set to it) */
+#define IPC_RING_TX_AUTO (4u << 20)
 #define IPC_POOL_MAX 32    /* pooled memfds per listener (shim/ipc.h) */
 #define IPC_POOL_TOTAL 512 /* ... in all */
 
@@ -49,8 +51,8 @@ struct ipc_sock {
 	uint8_t *map; /* the whole memfd mapping */
 	size_t map_len;
 	struct ipc_shm *shm;
-	uint32_t rx_size, tx_size; /* the mapping's rings (rx: what auto-tuning
-				    * may grow to); never read back from shm */
+	uint32_t rx_size, tx_size; /* the mapping's rings (what auto-tuning
+				    * may grow them to); never read back from shm */
 	uint32_t seen_rx_tail, seen_tx_head; /* the program's indices at the last sync */
 	uint32_t seen_cork_gen; /* the header's cork_gen last applied (shim/ipc.h) */
 	int memfd;     /* kept for IPC_ATTACH (adoption by a new process image) */

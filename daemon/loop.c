@@ -203,7 +203,10 @@ static uint64_t loop_deadline(struct loop *l)
 {
 	uint64_t a = us_next_deadline(l->ud->stack);
 	uint64_t b = ctl_next_deadline(&l->ud->ctl);
+	uint64_t c = fault_next_due(fault_injector); /* --fault delay= */
 
+	if (c < b)
+		b = c;
 	return a < b ? a : b;
 }
 
@@ -269,6 +272,7 @@ int loop_run(struct loop *l)
 		}
 		l->batch_n = 0;
 		now = clock_now_us();
+		fault_tick(fault_injector, now);
 		if (us_next_deadline(ud->stack) <= now)
 			us_poll(ud->stack, now);
 		ctl_expire(&ud->ctl, now);

@@ -80,6 +80,7 @@ void report_counters(struct ud *ud, bool nonzero, report_line_fn fn, void *ctx)
 			report_ctr(&k, nonzero, name,
 				   fault_count(fault_injector, (enum fault_dir)d, (enum fault_kind)kind));
 		}
+	report_ctr(&k, nonzero, "fault_delay_overflow", fault_delay_overflow(fault_injector));
 }
 
 static const char *report_neigh_state(enum us_neigh_state s)

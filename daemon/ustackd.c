@@ -59,6 +59,7 @@ static int ud_stack_new(struct ud *ud)
 	cfg.tcp_time_wait = (uint64_t)a->time_wait * 1000000u;
 	cfg.tcp_mem_max = ud->tcp_mem_max = ud_tcp_mem(a);
 	cfg.tcp_rcvbuf_max = IPC_RING_RX_AUTO; /* the shared rings are mapped that large */
+	cfg.tcp_sndbuf_max = IPC_RING_TX_AUTO;
 	cfg.trace_ctx = NULL;
 	ud->stack = us_stack_new(&cfg, clock_now_us(), &err);
 	if (!ud->stack) {

@@ -130,6 +130,15 @@
  * A socket handed to another process image (IPC_ATTACH) never returns to
  * the pool, nor does one that moved more than a quarter of a ring (its
  * pages stay resident while pooled), and a pool holds IPC_POOL_MAX.
+ * Send auto-tuning: the send ring starts at 256 KiB and may double into
+ * the send memory mapped for it (tx_size, 4 MiB unless SO_SNDBUF was
+ * set) when it limits the connection (stack/tcp_sock.c).  The program
+ * writes that ring, so the ring changes size only when the program asks:
+ * a sender that finds the ring full while tx_grow is 1 sends IPC_TXGROW
+ * holding tx_lock (no one writes the ring meanwhile); ustackd syncs the
+ * ring, moves its bytes to their positions under the new size, stores
+ * tx_ring_size and replies.  Every sender loads tx_ring_size after it
+ * takes tx_lock.
  * Readiness: ustackd keeps `events` (US_EV_* bits) current.  A program
  * about to block stores the bits it waits for in `want` (seq_cst), then
  * re-reads `events`; if still not ready it waits for its fd to become
@@ -145,7 +154,7 @@
 #include <stdint.h>
 
 #define IPC_MAGIC 0x4b545355u /* "USTK" little-endian */
-#define IPC_VERSION 4
+#define IPC_VERSION 5
 #define IPC_MAX_PAYLOAD 65600u /* a UDP datagram and its header */
 #define IPC_SHM_HDR 4096u
 #define IPC_PUSH_MAX 16u /* IPC_PUSH records waiting in a listener's channel */
@@ -173,6 +182,8 @@ enum ipc_type {
 	IPC_MEMFD = 23,    /* req: -; rep: SCM_RIGHTS(memfd): only as the first
 			    * request on a socket accepted with IPC_SI_CACHED
 			    * whose mapping the shim no longer has */
+	IPC_TXGROW = 24,   /* req: -; rep status = the send ring's new size, or
+			    * -EAGAIN: see "Send auto-tuning" */
 	IPC_DOORBELL = 30, /* no reply: rings moved, sync them */
 	/* socket channel, ustackd -> program */
 	IPC_WAKE = 40,     /* no reply: events & want became non-zero */
@@ -300,7 +311,12 @@ struct ipc_shm {
 				 * rx_size; a power of two; grows only while
 				 * the ring is empty, stored before rx_head) */
 	uint32_t acc_pushed;    /* listener: IPC_PUSH records sent so far */
-	uint32_t daemon_pad[8];
+	uint32_t tx_ring_size;  /* the send ring's size now (<= the mapped
+				 * tx_size; a power of two; changes only in an
+				 * IPC_TXGROW, see "Send auto-tuning") */
+	uint32_t tx_grow;       /* 1: the send ring limits the connection,
+				 * IPC_TXGROW would double it */
+	uint32_t daemon_pad[6];
 	/* written by the program */
 	uint32_t rx_tail;      /* bytes the program consumed */
 	uint32_t tx_head;      /* bytes the program produced */

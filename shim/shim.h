@@ -75,7 +75,9 @@ struct shim_sock {
 		       * may get a freed one's address, never its gen */
 	struct ipc_shm *shm;
 	uint8_t *rx, *tx;
-	uint32_t rx_size, tx_size; /* private: never read back from shm */
+	uint32_t rx_size, tx_size; /* the mapped rings (private: never read back
+				    * from shm); the rings in use may be smaller
+				    * (ipc.h rx_ring_size, tx_ring_size) */
 	size_t map_len;
 	bool pooled;      /* IPC_SI_POOLED: keep the mapping after close */
 	dev_t shm_dev;    /* the memfd's identity, for the mapping cache */
@@ -90,6 +92,18 @@ struct shim_sock {
 	int rcvtimeo_ms, sndtimeo_ms; /* -1: none */
 	int rcvlowat;      /* SO_RCVLOWAT; 0 = unset (1) */
 };
+
+/* The send ring's size now (ipc.h "Send auto-tuning"): loaded once per
+ * use, 0 when the header holds an impossible one (the program scribbled
+ * on it; its calls then fail with EIO). */
+static inline uint32_t shim_tx_ring(const struct shim_sock *s)
+{
+	uint32_t size = __atomic_load_n(&s->shm->tx_ring_size, __ATOMIC_ACQUIRE);
+
+	if (size < IPC_RING_MIN || size > s->tx_size || (size & (size - 1)))
+		return 0;
+	return size;
+}
 
 /* An epoll fd: the ustack members (the kernel knows the others). */
 struct shim_ep_ent {

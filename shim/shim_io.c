@@ -219,6 +219,7 @@ static ssize_t shim_epipe(int flags)
 ssize_t shim_stream_send(int fd, struct shim_sock *s, const struct iovec *iov, int n, int flags)
 {
 	size_t len = shim_iov_len(iov, n), sent = 0;
+	bool grow_asked = false; /* IPC_TXGROW sent since the ring was last written */
 	uint64_t deadline = s->sndtimeo_ms > 0 ? shim_now_ms() + (uint64_t)s->sndtimeo_ms : 0;
 	ssize_t ret;
 
@@ -268,15 +269,18 @@ ssize_t shim_stream_send(int fd, struct shim_sock *s, const struct iovec *iov, i
 		}
 		uint32_t tail = __atomic_load_n(&sh->tx_tail, __ATOMIC_ACQUIRE);
 		uint32_t head = __atomic_load_n(&sh->tx_head, __ATOMIC_RELAXED);
+		/* Stable while we hold tx_lock (ipc.h "Send auto-tuning"). */
+		uint32_t size = shim_tx_ring(s);
 		uint32_t used = head - tail;
-		if (used > s->tx_size) {
+		if (!size || used > size) {
 			ret = -EIO;
 			goto out;
 		}
-		uint32_t space = s->tx_size - used;
+		uint32_t space = size - used;
 		if (space) {
 			size_t k = space < len - sent ? space : len - sent;
-			shim_iov_to_ring(s->tx, s->tx_size, head, k, iov, n, sent);
+			grow_asked = false;
+			shim_iov_to_ring(s->tx, size, head, k, iov, n, sent);
 			__atomic_store_n(&sh->tx_head, head + (uint32_t)k, __ATOMIC_SEQ_CST);
 			shim_doorbell(fd, s, false);
 			sent += k;
@@ -285,6 +289,13 @@ ssize_t shim_stream_send(int fd, struct shim_sock *s, const struct iovec *iov, i
 				goto out;
 			}
 			continue;
+		}
+		/* The ring is full and it is what limits the connection:
+		 * ask once for a bigger one (ipc.h "Send auto-tuning"). */
+		if (!grow_asked && __atomic_load_n(&sh->tx_grow, __ATOMIC_ACQUIRE) == 1) {
+			grow_asked = true;
+			if (shim_req_simple(fd, s, IPC_TXGROW, NULL, 0, NULL, 0) > 0)
+				continue;
 		}
 		/* The ring is full: the next space freed is an EPOLLET edge
 		 * (Linux's SOCK_NOSPACE, shim_epoll.c). */

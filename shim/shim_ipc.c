@@ -670,7 +670,9 @@ unsigned shim_ready(struct shim_sock *s)
 	uint32_t tx_head = __atomic_load_n(&sh->tx_head, __ATOMIC_RELAXED);
 	uint32_t avail = rx_head - rx_tail, used = tx_head - tx_tail;
 
-	if (avail > s->rx_size || used > s->tx_size)
+	uint32_t tx_size = shim_tx_ring(s);
+
+	if (avail > s->rx_size || !tx_size || used > tx_size)
 		return POLLIN | POLLOUT | POLLERR; /* corrupted: calls fail with EIO */
 	/* Readable from SO_RCVLOWAT bytes on, as tcp_poll (at least 1). */
 	uint32_t lowat = (uint32_t)__atomic_load_n(&s->rcvlowat, __ATOMIC_RELAXED);
@@ -678,7 +680,7 @@ unsigned shim_ready(struct shim_sock *s)
 		r |= POLLIN;
 	/* 4 = ESTABLISHED, 7 = CLOSE_WAIT (enum us_tcp_state) */
 	if ((state == 4 || state == 7) && !s->shut_wr) {
-		uint32_t space = s->tx_size - used;
+		uint32_t space = tx_size - used;
 		if (space && space >= used / 2)
 			r |= POLLOUT;
 	} else if (ev & POLLOUT) {

@@ -338,7 +338,7 @@ static int opt_tcp_info(int fd, struct shim_sock *s, void *val, socklen_t *len)
 	if (s->tx_size) {
 		uint32_t h = __atomic_load_n(&s->shm->tx_head, __ATOMIC_RELAXED);
 		uint32_t t = __atomic_load_n(&s->shm->tx_tail, __ATOMIC_ACQUIRE);
-		uint32_t q = h - t > s->tx_size ? 0 : h - t;
+		uint32_t q = h - t > shim_tx_ring(s) ? 0 : h - t;
 		o.tcpi_notsent_bytes = q > ti.unacked ? q - ti.unacked : 0;
 	}
 	o.tcpi_snd_wnd = ti.snd_wnd;
@@ -455,7 +455,7 @@ static int opt_outq(struct shim_sock *s)
 	uint32_t h = __atomic_load_n(&s->shm->tx_head, __ATOMIC_RELAXED);
 	uint32_t t = __atomic_load_n(&s->shm->tx_tail, __ATOMIC_ACQUIRE);
 
-	return h - t > s->tx_size ? 0 : (int)(h - t);
+	return h - t > shim_tx_ring(s) ? 0 : (int)(h - t);
 }
 
 static int opt_ioctl(int fd, struct shim_sock *s, unsigned long req, void *arg)

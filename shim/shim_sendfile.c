@@ -42,9 +42,9 @@ static size_t shim_tx_space(struct shim_sock *s)
 {
 	uint32_t tail = __atomic_load_n(&s->shm->tx_tail, __ATOMIC_ACQUIRE);
 	uint32_t head = __atomic_load_n(&s->shm->tx_head, __ATOMIC_RELAXED);
-	uint32_t used = head - tail;
+	uint32_t used = head - tail, size = shim_tx_ring(s);
 
-	return used > s->tx_size ? 0 : s->tx_size - used;
+	return used > size ? 0 : size - used;
 }
 
 /* One chunk of data from in_fd: pread at pos when seekable (pos >= 0),

@@ -133,6 +133,7 @@
 	X(tcp_window_updates)                                                  \
 	X(tcp_window_reopened)                                                 \
 	X(tcp_rcvbuf_grown)                                                    \
+	X(tcp_sndbuf_grown)                                                    \
 	X(tcp_pmtu_updates)                                                    \
 	X(tcp_pmtu_stale)                                                      \
 	X(tcp_icmp_soft)                                                       \

@@ -81,6 +81,46 @@ int ring_rehome(struct us_ring *r, uint32_t min_size)
 	return 0;
 }
 
+int ring_grow(struct us_ring *r, uint32_t nsize)
+{
+	uint32_t used = ring_used(r);
+	uint8_t *nb = r->buf;
+
+	if (nsize <= r->size || (nsize & (nsize - 1)))
+		return -EINVAL;
+	if (nsize > r->cap) {
+		if (!r->owned)
+			return -ENOSPC;
+		nb = malloc(nsize);
+		if (!nb)
+			return -ENOMEM;
+	}
+	/* Each byte goes from index & (size - 1) to index & (nsize - 1).  In
+	 * place, the bytes that move land in [size, nsize), which no byte
+	 * is read from (they all sit below size): copy order does not
+	 * matter.  Pieces are contiguous in both layouts. */
+	for (uint32_t done = 0; done < used;) {
+		uint32_t idx = r->tail + done;
+		uint32_t from = idx & r->mask, to = idx & (nsize - 1), len = used - done;
+
+		if (len > r->size - from)
+			len = r->size - from;
+		if (len > nsize - to)
+			len = nsize - to;
+		if (nb != r->buf || from != to)
+			memcpy(nb + to, r->buf + from, len);
+		done += len;
+	}
+	if (nb != r->buf) {
+		free(r->buf);
+		r->buf = nb;
+		r->cap = nsize;
+	}
+	r->size = nsize;
+	r->mask = nsize - 1;
+	return 0;
+}
+
 void ring_release(struct us_ring *r)
 {
 	if (r->owned)

@@ -25,6 +25,10 @@ static inline uint32_t ring_space(const struct us_ring *r) { return r->size - ri
 int ring_alloc(struct us_ring *r, uint32_t size);
 /* Resize an empty ring; -EBUSY if it holds data. */
 int ring_resize(struct us_ring *r, uint32_t size);
+/* Grow the ring to nsize (a power of two > size), its bytes kept at
+ * their indices: within cap in place (a shared ring whose other user is
+ * not writing now), else into new memory when the ring owns its own. */
+int ring_grow(struct us_ring *r, uint32_t nsize);
 void ring_release(struct us_ring *r);
 /* Move the ring's bytes [tail, head) into memory of its own of the
  * smallest power of two >= max(used, min_size); indices stay as they are. */

@@ -48,6 +48,7 @@ enum tcp_timer_id {
 #define TCP_BUF_DEFAULT (256u * 1024)
 #define TCP_BUF_MIN 4096u
 #define TCP_BUF_MAX (16u * 1024 * 1024)
+#define TCP_SNDBUF_AUTO (4u * 1024 * 1024) /* default us_config.tcp_sndbuf_max */
 #define TCP_QUICKACKS 16              /* ACK every segment at start */
 #define TCP_MAX_OOO 16                /* out-of-order ranges kept */
 #define TCP_MAX_SACKED 32             /* scoreboard ranges */
@@ -153,6 +154,10 @@ struct tcp_pcb {
 	/* flags */
 	bool nodelay, cork, keepalive, ack_now, fin_pending, fin_rcvd, rst_rcvd;
 	bool rcvbuf_fixed; /* SO_RCVBUF set (here or on the listener): no auto-tuning */
+	bool sndbuf_fixed; /* SO_SNDBUF set (here or on the listener): no auto-tuning */
+	bool rcv_grow;     /* the reader took half a ring in one RTT: grow when empty */
+	uint32_t rcv_copied;             /* bytes consumed since rcv_mtime */
+	uint64_t rcv_mtime;              /* start of this round of rcv_copied */
 	bool closing_orphan, shut_rd, shut_wr, synack_needed, zero_window_probe;
 	unsigned quickacks;
 	unsigned delack_segs;            /* full segments received since the last ACK */

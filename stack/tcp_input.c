@@ -104,6 +104,7 @@ static struct tcp_pcb *tcp_child_new(struct tcp_pcb *l, const struct ip4_hdr *ih
 	tp->ttl = l->ttl;
 	tp->tos = l->tos;
 	tp->rcvbuf_fixed = l->rcvbuf_fixed;
+	tp->sndbuf_fixed = l->sndbuf_fixed;
 	tcp_cc_select(tp, l->cc_id);
 	if (tcp_pcb_bufs(tp, lso ? lso->rcvbuf : TCP_BUF_DEFAULT,
 			 lso ? lso->sndbuf : TCP_BUF_DEFAULT) < 0 ||

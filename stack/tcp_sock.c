@@ -165,6 +165,8 @@ int tcp_usr_connect(struct us_sock *so, const struct us_addr *a)
 	return -EINPROGRESS;
 }
 
+static int tcp_snd_grow(struct tcp_pcb *tp);
+
 static int tcp_take_error(struct us_sock *so)
 {
 	int e = so->so_error;
@@ -198,6 +200,8 @@ ssize_t tcp_usr_send(struct us_sock *so, const void *buf, size_t len, int flags)
 		return -EPIPE;
 	}
 	n = ring_space(&tp->snd);
+	if (n < len && tcp_snd_grow(tp) > 0)
+		n = ring_space(&tp->snd);
 	if (n > len)
 		n = (uint32_t)len;
 	if (n == 0)
@@ -245,29 +249,41 @@ static void tcp_window_update(struct tcp_pcb *tp)
 }
 
 /* Receive buffer auto-tuning (the idea of Linux's tcp_rcv_space_adjust,
- * in its simplest form): a read that empties a ring whose offered window
- * had shrunk below a quarter means the peer was held back by our window
- * while the reader keeps up; the ring doubles, into the memory there is
- * for it (rcv.cap: libustack.so's shared rings are mapped that large,
- * untouched pages cost nothing), within the TCP memory budget.  Only an
- * empty ring changes size (no byte has a position to lose), and the
- * indices stay: the program reading the shared ring learns the new size
- * from ustackd before any byte is put at a new position.  (256 KiB held
- * iperf3 -R under libustack.so to 6.8 Gbit/s; 1 MiB gave 11.6.) */
-static void tcp_rcv_autotune(struct tcp_pcb *tp, uint32_t adv_before)
+ * in a simple form).  The ring doubles when the peer is held back by our
+ * window while the reader keeps up: either a read empties a ring whose
+ * offered window had shrunk below a quarter (a fast path: bursts on a
+ * short RTT), or the reader took half a ring or more within one smoothed
+ * RTT (a long path: a window's worth arrives per RTT and is read at once,
+ * so the window never looks small, yet it is what limits the sender).
+ * It grows into the memory there is for it (rcv.cap: libustack.so's
+ * shared rings are mapped that large, untouched pages cost nothing),
+ * within the TCP memory budget.  Only an empty ring changes size (no byte
+ * has a position to lose), and the indices stay: the program reading the
+ * shared ring learns the new size from ustackd before any byte is put at
+ * a new position.  (256 KiB held iperf3 -R under libustack.so to 6.8
+ * Gbit/s; 1 MiB gave 11.6.) */
+static void tcp_rcv_autotune(struct tcp_pcb *tp, uint32_t adv_before, uint32_t n)
 {
 	struct us_ring *r = &tp->rcv;
 	struct us_stack *s = tp->s;
 	uint32_t nsize = r->size * 2;
 
+	tp->rcv_copied += n;
+	if (tp->rtt_valid && s->now - tp->rcv_mtime >= tp->srtt) {
+		if (tp->rcv_copied >= r->size / 2)
+			tp->rcv_grow = true;
+		tp->rcv_copied = 0;
+		tp->rcv_mtime = s->now;
+	}
 	if (tp->rcvbuf_fixed || nsize > r->cap || ring_used(r) || tp->nooo ||
-	    adv_before > r->size / 4 || tp->state != US_TCP_ESTABLISHED ||
+	    (adv_before > r->size / 4 && !tp->rcv_grow) || tp->state != US_TCP_ESTABLISHED ||
 	    (s->cfg.tcp_rcvbuf_max && nsize > s->cfg.tcp_rcvbuf_max) ||
 	    r->size >= (65535u << tp->rcv_wscale) ||
 	    s->tcp_mem + (nsize - r->size) > s->cfg.tcp_mem_max)
 		return;
 	r->size = nsize;
 	r->mask = nsize - 1;
+	tp->rcv_grow = false;
 	if (tp->so)
 		tp->so->rcvbuf = nsize;
 	tcp_mem_update(tp);
@@ -279,8 +295,65 @@ static void tcp_consume(struct tcp_pcb *tp, uint32_t n)
 	uint32_t adv = SEQ_GT(tp->rcv_adv, tp->rcv_nxt) ? tp->rcv_adv - tp->rcv_nxt : 0;
 
 	tp->rcv.tail += n;
-	tcp_rcv_autotune(tp, adv);
+	tcp_rcv_autotune(tp, adv, n);
 	tcp_window_update(tp);
+}
+
+/* Send buffer auto-tuning (the idea of Linux's tcp_should_expand_sndbuf
+ * and tcp_sndbuf_expand): the ring limits the connection when it is at
+ * least half full and both cwnd and the peer's window have room for a
+ * segment more than is in flight -- the network would take more, the
+ * program has nothing more it may queue.  The ring then doubles (up to
+ * us_config.tcp_sndbuf_max, within the TCP memory budget), unless the
+ * program fixed SO_SNDBUF.  A ring in the program's shared memory grows
+ * in place, into the memory mapped for it; ustackd asks only when the
+ * program, which writes that ring, waits (IPC_TXGROW, shim/ipc.h). */
+static uint32_t tcp_snd_grow_size(const struct tcp_pcb *tp)
+{
+	const struct us_ring *r = &tp->snd;
+	const struct us_stack *s = tp->s;
+	uint32_t nsize = r->size * 2, flight = tp->snd_max - tp->snd_una;
+	uint32_t room = tp->cwnd < tp->snd_wnd ? tp->cwnd : tp->snd_wnd;
+	uint32_t max = s->cfg.tcp_sndbuf_max ? s->cfg.tcp_sndbuf_max : TCP_SNDBUF_AUTO;
+
+	if (!r->buf || tp->sndbuf_fixed || tp->shut_wr || tp->closing_orphan ||
+	    (tp->state != US_TCP_ESTABLISHED && tp->state != US_TCP_CLOSE_WAIT) ||
+	    ring_used(r) < r->size / 2 || (uint64_t)flight + tp->mss > room ||
+	    nsize > max || nsize > TCP_BUF_MAX || (!r->owned && nsize > r->cap) ||
+	    s->tcp_mem + (nsize - r->size) > s->cfg.tcp_mem_max)
+		return 0;
+	return nsize;
+}
+
+static int tcp_snd_grow(struct tcp_pcb *tp)
+{
+	uint32_t nsize = tcp_snd_grow_size(tp);
+	int r;
+
+	if (!nsize)
+		return -EAGAIN;
+	if ((r = ring_grow(&tp->snd, nsize)) < 0)
+		return r;
+	if (tp->so)
+		tp->so->sndbuf = nsize;
+	tcp_mem_update(tp);
+	US_INC(tp->s, tcp_sndbuf_grown);
+	return (int)nsize;
+}
+
+int us_tcp_snd_grow(struct us_sock *so, uint64_t now)
+{
+	int r;
+
+	if (so->type != US_SOCK_STREAM || !so->tcp)
+		return -EOPNOTSUPP;
+	so->stack->now = now;
+	r = tcp_snd_grow(so->tcp);
+	if (r > 0) {
+		tcp_output(so->tcp);
+		stack_finish(so->stack);
+	}
+	return r;
 }
 
 ssize_t tcp_usr_recv(struct us_sock *so, void *buf, size_t len, int flags)
@@ -459,8 +532,10 @@ int tcp_usr_setopt(struct us_sock *so, enum us_sockopt opt, int val)
 		if (opt == US_SO_RCVBUF) {
 			so->rcvbuf = v;
 			so->rcvbuf_set = tp->rcvbuf_fixed = true;
-		} else
+		} else {
 			so->sndbuf = v;
+			tp->sndbuf_fixed = true;
+		}
 		return tcp_resize_bufs(tp, so);
 	}
 	case US_SO_KEEPALIVE:
@@ -624,6 +699,8 @@ int us_tx_space(struct us_sock *so, struct us_iov iov[2])
 
 	if (!tp || !tp->snd.buf)
 		return -ENOTCONN;
+	if (ring_space(&tp->snd) == 0)
+		tcp_snd_grow(tp);
 	return ring_space_iov(&tp->snd, iov);
 }
 
@@ -682,7 +759,7 @@ static int tcp_ring_move(struct us_ring *r, uint8_t *mem, uint32_t size, uint32_
 }
 
 int us_sock_attach_rings(struct us_sock *so, uint8_t *rx, uint32_t rx_size, uint32_t rx_cap,
-			 uint8_t *tx, uint32_t tx_size)
+			 uint8_t *tx, uint32_t tx_size, uint32_t tx_cap)
 {
 	struct tcp_pcb *tp = so->tcp;
 	uint32_t keep;
@@ -700,7 +777,7 @@ int us_sock_attach_rings(struct us_sock *so, uint8_t *rx, uint32_t rx_size, uint
 	}
 	if ((r = tcp_ring_move(&tp->rcv, rx, rx_size, rx_cap, keep)) < 0)
 		return r;
-	if ((r = tcp_ring_move(&tp->snd, tx, tx_size, tx_size,
+	if ((r = tcp_ring_move(&tp->snd, tx, tx_size, tx_cap,
 			       tp->snd.buf ? ring_used(&tp->snd) : 0)) < 0)
 		return r;
 	so->rcvbuf = rx_size;
@@ -718,7 +795,11 @@ int us_ring_state(const struct us_sock *so, struct us_ring_state *rs)
 	rs->rx_size = tp->rcv.buf ? tp->rcv.size : 0;
 	rs->rx_cap = tp->rcv.buf ? tp->rcv.cap : 0;
 	rs->rx_fixed = tp->rcvbuf_fixed;
+	rs->rx_grow = tp->rcv_grow;
 	rs->tx_size = tp->snd.buf ? tp->snd.size : 0;
+	rs->tx_cap = tp->snd.buf ? tp->snd.cap : 0;
+	rs->tx_fixed = tp->sndbuf_fixed;
+	rs->tx_grow = tcp_snd_grow_size(tp) != 0;
 	rs->rx_head = tp->rcv.head;
 	rs->rx_tail = tp->rcv.tail;
 	rs->tx_head = tp->snd.head;

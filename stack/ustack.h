@@ -79,6 +79,8 @@ struct us_config {
 	uint64_t tcp_mem_max;   /* all TCP buffers together, bytes; 0 = 2 GiB */
 	uint32_t tcp_rcvbuf_max; /* receive auto-tuning's ceiling (window scale
 				  * is chosen for it); 0 = the ring's size */
+	uint32_t tcp_sndbuf_max; /* send auto-tuning's ceiling; 0 = 4 MiB
+				  * (Linux's tcp_wmem maximum) */
 	unsigned offload;       /* US_OFFLOAD_*; 0 = every frame complete */
 	us_output_meta_fn output_meta; /* required when offload != 0 */
 };
@@ -222,13 +224,23 @@ int us_tx_commit(struct us_sock *so, size_t n, uint64_t now);
  * still finishing copies what it has left to send into memory of its
  * own). */
 int us_sock_attach_rings(struct us_sock *so, uint8_t *rx, uint32_t rx_size, uint32_t rx_cap,
-			 uint8_t *tx, uint32_t tx_size);
+			 uint8_t *tx, uint32_t tx_size, uint32_t tx_cap);
+/* Send auto-tuning for a ring whose writer is outside the stack (the
+ * program, through shared memory): double the send ring now, if the
+ * ring limits the connection (us_ring_state's tx_grow; tcp_sock.c).  The
+ * writer must not be writing during the call.  Returns the new size, or
+ * -EAGAIN when it is not worth it now (or not possible). */
+int us_tcp_snd_grow(struct us_sock *so, uint64_t now);
 /* Current ring sizes (0 if not yet allocated) and their free-running
  * indices: rx head/tail, tx head/tail. */
 struct us_ring_state {
 	uint32_t rx_size, tx_size;
 	uint32_t rx_cap;  /* bytes of receive memory (>= rx_size, see attach) */
 	bool rx_fixed;    /* SO_RCVBUF was set: the size never grows */
+	bool rx_grow;     /* the ring will double the next time a read empties it */
+	uint32_t tx_cap;  /* bytes of send memory (>= tx_size, see attach) */
+	bool tx_fixed;    /* SO_SNDBUF was set: the size never grows */
+	bool tx_grow;     /* the send ring limits the connection: us_tcp_snd_grow */
 	uint32_t rx_head, rx_tail, tx_head, tx_tail;
 };
 int us_ring_state(const struct us_sock *so, struct us_ring_state *rs);

@@ -18,7 +18,7 @@ import struct
 import sys
 
 MAGIC = 0x4B545355
-VERSION = 4
+VERSION = 5
 HDR = struct.Struct('<IHHIiII')  # magic type flags seq status len owner
 IPC_HELLO, IPC_SOCKET, IPC_SETOPT, IPC_GETNAME = 1, 2, 15, 17
 IPC_BIND, IPC_LISTEN, IPC_MEMFD, IPC_PUSH = 10, 11, 23, 41

@@ -493,7 +493,7 @@ static void sim_deliver(struct netsim *n, struct sim_frame *f)
 
 static void sim_init_all(struct netsim *n, enum us_link_mode mode, uint16_t mtu, uint64_t seed,
 			 uint64_t tcp_time_wait, uint64_t tcp_mem_max, unsigned off_a,
-			 unsigned off_b)
+			 unsigned off_b, uint32_t rcvbuf_max)
 {
 	struct us_config c;
 
@@ -522,6 +522,7 @@ static void sim_init_all(struct netsim *n, enum us_link_mode mode, uint16_t mtu,
 		c.seed[1] = ~seed;
 		c.tcp_time_wait = tcp_time_wait;
 		c.tcp_mem_max = tcp_mem_max;
+		c.tcp_rcvbuf_max = rcvbuf_max;
 		c.output = sim_output;
 		c.output_ctx = &n->port[i];
 		c.offload = n->offload[i];
@@ -535,19 +536,25 @@ static void sim_init_all(struct netsim *n, enum us_link_mode mode, uint16_t mtu,
 
 void sim_init(struct netsim *n, enum us_link_mode mode, uint16_t mtu, uint64_t seed)
 {
-	sim_init_all(n, mode, mtu, seed, 0, 0, 0, 0);
+	sim_init_all(n, mode, mtu, seed, 0, 0, 0, 0, 0);
+}
+
+void sim_init_rcvbuf(struct netsim *n, enum us_link_mode mode, uint16_t mtu, uint64_t seed,
+		     uint32_t rcvbuf_max)
+{
+	sim_init_all(n, mode, mtu, seed, 0, 0, 0, 0, rcvbuf_max);
 }
 
 void sim_init_tcp(struct netsim *n, enum us_link_mode mode, uint16_t mtu, uint64_t seed,
 		  uint64_t tcp_time_wait, uint64_t tcp_mem_max)
 {
-	sim_init_all(n, mode, mtu, seed, tcp_time_wait, tcp_mem_max, 0, 0);
+	sim_init_all(n, mode, mtu, seed, tcp_time_wait, tcp_mem_max, 0, 0, 0);
 }
 
 void sim_init_offload(struct netsim *n, enum us_link_mode mode, uint16_t mtu, uint64_t seed,
 		      unsigned offload_a, unsigned offload_b)
 {
-	sim_init_all(n, mode, mtu, seed, 0, 0, offload_a, offload_b);
+	sim_init_all(n, mode, mtu, seed, 0, 0, offload_a, offload_b, 0);
 }
 
 void sim_free(struct netsim *n)

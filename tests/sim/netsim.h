@@ -105,6 +105,10 @@ void sim_init(struct netsim *n, enum us_link_mode mode, uint16_t mtu, uint64_t s
 /* The same, with TCP tunables for both stacks (0 = the stack's default). */
 void sim_init_tcp(struct netsim *n, enum us_link_mode mode, uint16_t mtu, uint64_t seed,
 		  uint64_t tcp_time_wait, uint64_t tcp_mem_max);
+/* The same with us_config.tcp_rcvbuf_max for both stacks (receive
+ * auto-tuning's ceiling, as ustackd sets it). */
+void sim_init_rcvbuf(struct netsim *n, enum us_link_mode mode, uint16_t mtu, uint64_t seed,
+		     uint32_t rcvbuf_max);
 /* The same with offloads: stack A gets us_config.offload = offload_a and
  * netsim's output_meta, B offload_b (0 = none). */
 void sim_init_offload(struct netsim *n, enum us_link_mode mode, uint16_t mtu, uint64_t seed,

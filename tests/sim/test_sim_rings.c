@@ -6,7 +6,10 @@
  * wraps around the end.  And when a read from the receive ring is worth a
  * window update of its own, and receive auto-tuning: a ring given more
  * memory than its size grows into it when the peer was held back by the
- * window while the reader kept up (not when SO_RCVBUF was set). */
+ * window while the reader kept up (not when SO_RCVBUF was set).  And
+ * send auto-tuning on a long path: the send ring, then the receive ring
+ * (grown for a reader that takes half a ring per RTT) double until one
+ * connection is no longer held to 256 KiB per round trip. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,7 +121,7 @@ START_TEST(attach_moves_held_and_out_of_order_bytes)
 
 	memset(rx, 0xee, sizeof rx);
 	memset(tx, 0xee, sizeof tx);
-	ck_assert_int_eq(us_sock_attach_rings(srv, rx, sizeof rx, sizeof rx, tx, sizeof tx), 0);
+	ck_assert_int_eq(us_sock_attach_rings(srv, rx, sizeof rx, sizeof rx, tx, sizeof tx, sizeof tx), 0);
 	drop_first = false;
 	recv_pat(srv, 1, 3000, 3000);
 	us_close(cli, sim.now);
@@ -142,7 +145,7 @@ START_TEST(attach_refuses_other_size_with_data)
 	tx = malloc(rs.tx_size);
 	ck_assert_ptr_nonnull(rx);
 	ck_assert_ptr_nonnull(tx);
-	ck_assert_int_eq(us_sock_attach_rings(srv, rx, rs.rx_size * 2, rs.rx_size * 2, tx, rs.tx_size), -EINVAL);
+	ck_assert_int_eq(us_sock_attach_rings(srv, rx, rs.rx_size * 2, rs.rx_size * 2, tx, rs.tx_size, rs.tx_size), -EINVAL);
 	/* Nothing moved: the bytes are still there. */
 	recv_pat(srv, 2, 0, 1000);
 	us_close(cli, sim.now);
@@ -171,7 +174,7 @@ START_TEST(close_keeps_unacked_bytes_in_own_memory)
 	tx = malloc(rs.tx_size);
 	ck_assert_ptr_nonnull(rx);
 	ck_assert_ptr_nonnull(tx);
-	ck_assert_int_eq(us_sock_attach_rings(srv, rx, rs.rx_size, rs.rx_size, tx, rs.tx_size), 0);
+	ck_assert_int_eq(us_sock_attach_rings(srv, rx, rs.rx_size, rs.rx_size, tx, rs.tx_size, rs.tx_size), 0);
 	/* 1000 bytes go through, so the ring's data starts mid-ring. */
 	send_pat(srv, 3, 0, 1000);
 	recv_pat(cli, 3, 0, 1000);
@@ -265,7 +268,7 @@ static uint32_t bulk_with_bursty_reader(bool fixed, uint64_t *grown)
 		ck_assert_int_eq(us_setsockopt(srv, US_SO_RCVBUF, (int)rs.rx_size), 0);
 	tx = malloc(rs.tx_size);
 	ck_assert_ptr_nonnull(tx);
-	ck_assert_int_eq(us_sock_attach_rings(srv, rx, rs.rx_size, sizeof rx, tx, rs.tx_size), 0);
+	ck_assert_int_eq(us_sock_attach_rings(srv, rx, rs.rx_size, sizeof rx, tx, rs.tx_size, rs.tx_size), 0);
 	for (int i = 0; i < 200000 && got < total; i++) {
 		while (sent < total) {
 			size_t n = total - sent < sizeof buf ? (size_t)(total - sent) : sizeof buf;
@@ -315,6 +318,94 @@ START_TEST(autotune_off_with_so_rcvbuf)
 }
 END_TEST
 
+/* 32 MiB over a 40 ms round trip, the receiver reading everything every
+ * millisecond into a 256 KiB ring with 4 MiB to grow into (what ustackd
+ * gives a program).  Returns the virtual time it took; the final ring
+ * sizes and grow counters through the pointers. */
+static uint64_t long_path_transfer(bool snd_fixed, bool snd_shared, uint32_t *tx_size,
+				   uint32_t *rx_size, uint64_t *snd_grown, uint64_t *rcv_grown)
+{
+	static uint8_t rx[4u << 20], buf[1 << 20], ctx[4u << 20], crx[256u << 10];
+	struct us_sock *cli, *srv, *ls;
+	struct us_ring_state rs;
+	uint8_t *tx;
+	uint64_t sent = 0, got = 0, total = 32u << 20, t0;
+
+	sim_free(&sim);
+	sim_init_rcvbuf(&sim, US_LINK_ETHER, 1500, 11, sizeof rx);
+	sim.latency = 20000;
+	ls = tcpt_pair(&sim, 80, &cli, &srv);
+	if (snd_fixed)
+		ck_assert_int_eq(us_setsockopt(cli, US_SO_SNDBUF, 256 * 1024), 0);
+	ck_assert_int_eq(us_ring_state(srv, &rs), 0);
+	tx = malloc(rs.tx_size);
+	ck_assert_ptr_nonnull(tx);
+	ck_assert_int_eq(us_sock_attach_rings(srv, rx, rs.rx_size, sizeof rx, tx, rs.tx_size,
+					      rs.tx_size), 0);
+	/* The sender's ring in memory of ours with room to grow in place,
+	 * as a program's shared ring (ustackd's IPC_TXGROW). */
+	if (snd_shared)
+		ck_assert_int_eq(us_sock_attach_rings(cli, crx, sizeof crx, sizeof crx, ctx,
+						      256u << 10, sizeof ctx), 0);
+	t0 = sim.now;
+	while (got < total && sim.now - t0 < 60u * 1000 * 1000) {
+		while (sent < total) {
+			size_t n = total - sent < sizeof buf ? (size_t)(total - sent) : sizeof buf;
+			pat_fill(9, sent, buf, n);
+			ssize_t k = us_send(cli, buf, n, 0, sim.now);
+			if (k <= 0)
+				break;
+			sent += (uint64_t)k;
+		}
+		sim_run(&sim, 1000);
+		ssize_t n;
+		while ((n = us_recv(srv, buf, sizeof buf, 0, sim.now)) > 0) {
+			ck_assert_int_eq(pat_check(9, got, buf, (size_t)n), -1);
+			got += (uint64_t)n;
+		}
+	}
+	ck_assert_uint_eq(got, total);
+	ck_assert_int_eq(us_ring_state(cli, &rs), 0);
+	*tx_size = rs.tx_size;
+	ck_assert_int_eq(us_ring_state(srv, &rs), 0);
+	*rx_size = rs.rx_size;
+	*snd_grown = sim_ctr(&sim, SIM_A, US_CTR_tcp_sndbuf_grown);
+	*rcv_grown = sim_ctr(&sim, SIM_B, US_CTR_tcp_rcvbuf_grown);
+	t0 = sim.now - t0;
+	us_close(cli, sim.now);
+	us_close(srv, sim.now);
+	us_close(ls, sim.now);
+	sim_run(&sim, 1000000);
+	free(tx);
+	return t0;
+}
+
+/* 256 KiB per 40 ms round trip is 32 MiB in 128 round trips (5.1 s):
+ * with the send ring fixed it takes at least that; auto-tuned, both
+ * rings reach 4 MiB and it takes under a third of it, with the send ring
+ * the stack's own (moved to bigger memory) or in memory of the caller's
+ * (grown in place, bytes moved to their new positions). */
+START_TEST(autotune_fills_long_path)
+{
+	uint32_t tx, rx;
+	uint64_t sg, rg, t_fixed, t_auto, floor = 128ull * 40000;
+
+	t_fixed = long_path_transfer(true, false, &tx, &rx, &sg, &rg);
+	ck_assert_uint_eq(tx, 256u * 1024);
+	ck_assert_uint_eq(sg, 0);
+	ck_assert_uint_ge(t_fixed, floor);
+
+	for (int shared = 0; shared < 2; shared++) {
+		t_auto = long_path_transfer(false, shared, &tx, &rx, &sg, &rg);
+		ck_assert_uint_eq(tx, 4u << 20);
+		ck_assert_uint_eq(rx, 4u << 20);
+		ck_assert_uint_ge(sg, 4);
+		ck_assert_uint_ge(rg, 4);
+		ck_assert_uint_lt(t_auto * 3, floor);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("sim_rings");
@@ -328,6 +419,7 @@ int main(void)
 	tcase_add_test(tc, window_update_only_when_it_matters);
 	tcase_add_test(tc, autotune_grows_receive_ring);
 	tcase_add_test(tc, autotune_off_with_so_rcvbuf);
+	tcase_add_test(tc, autotune_fills_long_path);
 	suite_add_tcase(s, tc);
 	return sim_run_suite(s);
 }
