@@ -61,6 +61,7 @@ struct ipc {
 	 * not be queued on the channel (that connection was reset) */
 	uint64_t pushes, push_failed;
 	uint64_t tx_grown; /* IPC_TXGROW that doubled a send ring */
+	uint64_t flush_round; /* ipc_flush_wakes calls (starts at 1) */
 };
 
 extern struct ipc *ipc_state;

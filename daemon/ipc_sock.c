@@ -177,9 +177,12 @@ static void ipc_sock_publish(struct ipc_sock *is)
 		 * reader woken at the first would wake, read a little, ask
 		 * again and be woken again for each of the next ones (a
 		 * sendmsg each: 29 % of ustackd's time in iperf3 -R). */
-		if ((want & ev) && is->src.fd >= 0 && !is->wake_pending) {
-			is->wake_pending = true;
-			LIST_INSERT_HEAD(&ipc_state->wakeq, is, wake_link);
+		if ((want & ev) && is->src.fd >= 0) {
+			is->wake_bits |= want & ev;
+			if (!is->wake_pending) {
+				is->wake_pending = true;
+				LIST_INSERT_HEAD(&ipc_state->wakeq, is, wake_link);
+			}
 		}
 	}
 }
@@ -194,6 +197,7 @@ void ipc_flush_wakes(void)
 	 * channel the program does not empty) waits for the next round. */
 	struct ipc_sock_list now_q = ipc_state->pushq;
 
+	ipc_state->flush_round++;
 	LIST_INIT(&ipc_state->pushq);
 	if ((is = LIST_FIRST(&now_q)) != NULL)
 		is->push_link.le_prev = &LIST_FIRST(&now_q);
@@ -205,7 +209,15 @@ void ipc_flush_wakes(void)
 	while ((is = LIST_FIRST(&ipc_state->wakeq)) != NULL) {
 		LIST_REMOVE(is, wake_link);
 		is->wake_pending = false;
+		uint32_t bits = is->wake_bits;
+		bool pushed = is->push_round == ipc_state->flush_round;
+		is->wake_bits = 0;
 		if (is->src.fd < 0)
+			continue;
+		/* A listener that was just sent a connection needs no wake-up
+		 * for readability besides: the IPC_PUSH record is one (a second
+		 * record would wake a second EPOLLEXCLUSIVE waiter for nothing). */
+		if (pushed && !(bits & ~US_EV_IN))
 			continue;
 		/* Full queue: the fd is readable anyway; never block. */
 		ipc_send(is->src.fd, IPC_WAKE, 0, 0, 0, NULL, 0, NULL, 0);
@@ -719,6 +731,7 @@ static void ipc_push_accepts(struct ipc_sock *is, uint64_t now)
 			break;
 		}
 		SHM_STORE(is->shm->acc_pushed, ++is->pushed);
+		is->push_round = ipc_state->flush_round;
 		ipc_state->pushes++;
 	}
 	ipc_sock_publish(is); /* the stack's queue is shorter now */

@@ -40,6 +40,8 @@ struct ipc_sock {
 	LIST_ENTRY(ipc_sock) link;
 	LIST_ENTRY(ipc_sock) wake_link; /* in ipc.wakeq while wake_pending */
 	bool wake_pending; /* an IPC_WAKE goes out at the end of the loop round */
+	uint32_t wake_bits; /* ... for these US_EV_* bits */
+	uint64_t push_round; /* ipc.flush_round of its last IPC_PUSH (it wakes too) */
 	LIST_ENTRY(ipc_sock) push_link; /* in ipc.pushq while push_pending */
 	bool push_pending; /* connections to push at the end of the loop round */
 	bool listening;    /* IPC_LISTEN succeeded: connections are pushed */

@@ -105,7 +105,8 @@ static inline uint32_t shim_tx_ring(const struct shim_sock *s)
 	return size;
 }
 
-/* An epoll fd: the ustack members (the kernel knows the others). */
+/* An epoll fd: the ustack members (the kernel knows the others), see
+ * shim_epoll.c. */
 struct shim_ep_ent {
 	int fd;
 	struct shim_sock *s;
@@ -114,12 +115,22 @@ struct shim_ep_ent {
 	epoll_data_t data;
 	uint32_t last; /* readiness last reported (EPOLLET) */
 	uint32_t last_rx, last_tx;
+	bool cand;     /* in the candidate list */
 };
 struct shim_ep {
 	pthread_mutex_t lock;
 	struct shim_ep_ent *ent;
 	int n, cap;
+	int ifd;        /* inner kernel epoll: the members' channels and the
+			 * program's epoll fd (-1: no member yet) */
+	int *slot;      /* fd -> index in ent + 1 (0: not a member) */
+	int nslot;
+	int *cand;      /* fds to look at in the next wait */
+	int ncand, candcap;
+	uint64_t rescan_at; /* ms: the next look at every member */
 };
+/* epoll_data of the program's epoll fd in the inner epoll. */
+#define SHIM_EP_MARK 0x75737461636b6570ull /* "ustackep" */
 
 /* ---- shim_fd.c: fd -> object tables ---- */
 /* The socket at fd.  An fd number never seen before is probed once

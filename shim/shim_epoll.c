@@ -1,17 +1,30 @@
 /* shim_epoll.c - epoll over sets that mix kernel fds and ustack sockets.
  * The program gets a real epoll fd holding its kernel fds; the ustack
- * members live in a table beside it (shim_ep).  epoll_wait reports ready
- * ustack members from the shared headers (level-triggered; EPOLLET
- * reports a member again only when its readiness grew or data moved;
- * EPOLLONESHOT disarms), then the kernel's; when nothing is ready it asks
- * ustackd for wake-ups and polls the epoll fd together with the members'
- * real fds. */
+ * members live in a table beside it (shim_ep), and their socket channels
+ * in an inner kernel epoll (ep->ifd) that also holds the program's epoll
+ * fd (data SHIM_EP_MARK).  So one epoll_pwait on the inner epoll sleeps
+ * for both, and a wait costs what is ready, not what is registered:
+ *  - readiness comes from the shared headers.  A member is looked at only
+ *    when it is a candidate: just added or modified, reported ready
+ *    last time (level-triggered: it is reported again while it stays
+ *    ready), or its channel became readable (ustackd sent IPC_WAKE or a
+ *    pushed connection: the inner epoll says which).  A member found not
+ *    ready has asked ustackd for a wake-up (want) before its readiness
+ *    was read, and leaves the list until the wake-up comes.  Every member
+ *    is looked at again once a second (lost wake-up insurance).
+ *  - EPOLLET reports a member again only when its readiness grew or data
+ *    moved; EPOLLONESHOT disarms.
+ *  - EPOLLEXCLUSIVE is the kernel's: the channel is registered in the
+ *    inner epoll with it, so of several processes (nginx workers) waiting
+ *    on one listener each pushed connection wakes one.
+ * The program's epoll fd is untouched: a copy of it (dup, exec) works as
+ * a kernel epoll fd without the ustack members, as before. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "shim.h"
 
-#define SHIM_EP_POLL_STACK 64
+#define SHIM_EP_BATCH 64
 
 SHIM_VIS int epoll_create(int size)
 {
@@ -33,10 +46,115 @@ SHIM_VIS int epoll_create1(int flags)
 
 static struct shim_ep_ent *shim_ep_find(struct shim_ep *ep, int fd)
 {
-	for (int i = 0; i < ep->n; i++)
-		if (ep->ent[i].fd == fd)
-			return &ep->ent[i];
-	return NULL;
+	if (fd < 0 || fd >= ep->nslot || ep->slot[fd] == 0)
+		return NULL;
+	return &ep->ent[ep->slot[fd] - 1];
+}
+
+/* Remove member e (swap with the last).  Its fd stays in the candidate
+ * list when it is there; the lookup then finds nothing and drops it. */
+static void shim_ep_remove(struct shim_ep *ep, struct shim_ep_ent *e)
+{
+	int i = (int)(e - ep->ent);
+
+	ep->slot[e->fd] = 0;
+	if (i != ep->n - 1) {
+		ep->ent[i] = ep->ent[ep->n - 1];
+		ep->slot[ep->ent[i].fd] = i + 1;
+	}
+	ep->n--;
+}
+
+static int shim_ep_cand_add(struct shim_ep *ep, struct shim_ep_ent *e)
+{
+	if (e->cand)
+		return 0;
+	if (ep->ncand == ep->candcap) {
+		int cap = ep->candcap ? ep->candcap * 2 : 16;
+		int *p = realloc(ep->cand, (size_t)cap * sizeof *p);
+		if (!p)
+			return -ENOMEM;
+		ep->cand = p;
+		ep->candcap = cap;
+	}
+	ep->cand[ep->ncand++] = e->fd;
+	e->cand = true;
+	return 0;
+}
+
+/* The inner epoll: the members' channels and the program's epoll fd. */
+static int shim_ep_inner(int epfd, struct shim_ep *ep)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = SHIM_EP_MARK };
+	int fd;
+
+	if (ep->ifd >= 0)
+		return 0;
+	fd = shim_real.epoll_create1(EPOLL_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (shim_real.epoll_ctl(fd, EPOLL_CTL_ADD, epfd, &ev) < 0) {
+		int err = errno;
+		shim_real.close(fd);
+		return -err;
+	}
+	ep->ifd = fd;
+	return 0;
+}
+
+static int shim_ep_add(int epfd, struct shim_ep *ep, int fd, struct shim_sock *s,
+		       const struct epoll_event *ev)
+{
+	struct epoll_event iev = { .events = EPOLLIN | (ev->events & EPOLLEXCLUSIVE),
+				   .data.u64 = (uint64_t)(unsigned)fd };
+	struct shim_ep_ent *e;
+	int r;
+
+	/* As Linux: EPOLLEXCLUSIVE only with these. */
+	if ((ev->events & EPOLLEXCLUSIVE) &&
+	    (ev->events & ~(uint32_t)(EPOLLEXCLUSIVE | EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP |
+				      EPOLLWAKEUP | EPOLLET)))
+		return -EINVAL;
+	if ((r = shim_ep_inner(epfd, ep)) < 0)
+		return r;
+	if (fd >= ep->nslot) {
+		int n = ep->nslot ? ep->nslot : 64;
+		while (n <= fd)
+			n *= 2;
+		int *p = realloc(ep->slot, (size_t)n * sizeof *p);
+		if (!p)
+			return -ENOMEM;
+		memset(p + ep->nslot, 0, (size_t)(n - ep->nslot) * sizeof *p);
+		ep->slot = p;
+		ep->nslot = n;
+	}
+	if (ep->n == ep->cap) {
+		int cap = ep->cap ? ep->cap * 2 : 8;
+		struct shim_ep_ent *p = realloc(ep->ent, (size_t)cap * sizeof *p);
+		if (!p)
+			return -ENOMEM;
+		ep->ent = p;
+		ep->cap = cap;
+	}
+	/* A registration of this fd number may be left from a socket that
+	 * was removed from the table but whose file lives on (a copy of it
+	 * in another process): replace it. */
+	if (shim_real.epoll_ctl(ep->ifd, EPOLL_CTL_ADD, fd, &iev) < 0) {
+		if (errno != EEXIST)
+			return -errno;
+		shim_real.epoll_ctl(ep->ifd, EPOLL_CTL_DEL, fd, NULL);
+		if (shim_real.epoll_ctl(ep->ifd, EPOLL_CTL_ADD, fd, &iev) < 0)
+			return -errno;
+	}
+	e = &ep->ent[ep->n++];
+	memset(e, 0, sizeof *e);
+	e->fd = fd;
+	e->s = s;
+	e->gen = s->gen;
+	e->events = ev->events;
+	e->data = ev->data;
+	ep->slot[fd] = ep->n;
+	return shim_ep_cand_add(ep, e);
 }
 
 SHIM_VIS int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
@@ -58,48 +176,35 @@ SHIM_VIS int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	pthread_mutex_lock(&ep->lock);
 	e = shim_ep_find(ep, fd);
 	if (e && (e->s != s || e->gen != s->gen)) { /* stale: the fd number was reused */
-		*e = ep->ent[--ep->n];
+		shim_ep_remove(ep, e);
 		e = NULL;
 	}
 	switch (op) {
 	case EPOLL_CTL_ADD:
-		if (e) {
-			r = -EEXIST;
-			break;
-		}
-		if (ep->n == ep->cap) {
-			int cap = ep->cap ? ep->cap * 2 : 8;
-			struct shim_ep_ent *p = realloc(ep->ent, (size_t)cap * sizeof *p);
-			if (!p) {
-				r = -ENOMEM;
-				break;
-			}
-			ep->ent = p;
-			ep->cap = cap;
-		}
-		e = &ep->ent[ep->n++];
-		memset(e, 0, sizeof *e);
-		e->fd = fd;
-		e->s = s;
-		e->gen = s->gen;
-		e->events = ev->events;
-		e->data = ev->data;
+		r = e ? -EEXIST : shim_ep_add(epfd, ep, fd, s, ev);
 		break;
 	case EPOLL_CTL_MOD:
 		if (!e) {
 			r = -ENOENT;
 			break;
 		}
+		/* As Linux: an exclusive registration cannot be modified. */
+		if ((ev->events | e->events) & EPOLLEXCLUSIVE) {
+			r = -EINVAL;
+			break;
+		}
 		e->events = ev->events;
 		e->data = ev->data;
 		e->last = 0;
+		r = shim_ep_cand_add(ep, e);
 		break;
 	case EPOLL_CTL_DEL:
 		if (!e) {
 			r = -ENOENT;
 			break;
 		}
-		*e = ep->ent[--ep->n];
+		shim_real.epoll_ctl(ep->ifd, EPOLL_CTL_DEL, fd, NULL);
+		shim_ep_remove(ep, e);
 		break;
 	default:
 		r = -EINVAL;
@@ -108,70 +213,151 @@ SHIM_VIS int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	return (int)shim_ret(r);
 }
 
-/* Collect ready ustack members into out[] (at most max). */
-static int shim_ep_scan(struct shim_ep *ep, struct epoll_event *out, int max, bool arm)
+/* Member e's events to report now (0: none).  With arm, it first asks
+ * ustackd for a wake-up on what it waits for: ustackd publishes, then
+ * looks at `want`, so a change published between our read and a later
+ * store would wake nobody (wrk saw 2 s requests before this order). */
+static uint32_t shim_ep_check(struct shim_ep_ent *e, bool arm)
 {
-	int n = 0;
+	uint32_t interest = e->events & (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI);
 
-	for (int i = 0; i < ep->n && n < max; i++) {
-		struct shim_ep_ent *e = &ep->ent[i];
+	if (!interest && (e->events & EPOLLONESHOT))
+		return 0; /* disarmed */
+	bool nospace = __atomic_load_n(&e->s->nospace, __ATOMIC_ACQUIRE);
+	if (arm) {
+		uint32_t bits = interest;
+		/* Edge-triggered: a bit already reported that stays set is no
+		 * edge, so ustackd need not wake us for it; write space is an
+		 * edge again only after a send found the ring full (as Linux's
+		 * SOCK_NOSPACE).  Without this, every ACK of a connection in
+		 * nginx's set (EPOLLOUT | EPOLLET) cost a wake-up message. */
+		if (e->events & EPOLLET) {
+			bits &= ~(e->last & EPOLLRDHUP);
+			if ((e->last & EPOLLOUT) && !nospace)
+				bits &= ~EPOLLOUT;
+		}
+		shim_want(e->s, bits);
+	}
+	uint32_t r = shim_ready(e->s) & (interest | EPOLLERR | EPOLLHUP);
+	if (e->events & EPOLLET) {
+		uint32_t rx = __atomic_load_n(&e->s->shm->rx_head, __ATOMIC_ACQUIRE);
+		uint32_t tx = __atomic_load_n(&e->s->shm->tx_tail, __ATOMIC_ACQUIRE);
+		bool out_edge = (r & EPOLLOUT) && tx != e->last_tx && nospace;
+		bool moved = ((r & EPOLLIN) && rx != e->last_rx) || out_edge ||
+			     (e->s->listening && (r & EPOLLIN));
+		bool grew = (r & ~e->last) != 0;
+		e->last = r;
+		e->last_rx = rx;
+		e->last_tx = tx;
+		if (!grew && !moved)
+			r = 0;
+		if (r & EPOLLOUT)
+			__atomic_store_n(&e->s->nospace, false, __ATOMIC_RELEASE);
+	}
+	return r;
+}
 
-		struct shim_sock *now = shim_fd_peek(e->fd);
-		/* Closed (the kernel forgets it too), even if a new socket got
-		 * the number and the freed object's address. */
-		if (now != e->s || now->gen != e->gen) {
-			*e = ep->ent[--ep->n];
-			i--;
+/* Is member e still the socket at its fd?  A closed one is forgotten (the
+ * kernel forgets its channel too), even if a new socket got the number and
+ * the freed object's address. */
+static bool shim_ep_live(struct shim_ep_ent *e)
+{
+	struct shim_sock *now = shim_fd_peek(e->fd);
+
+	return now == e->s && now->gen == e->gen;
+}
+
+/* Report e into out[*n] if ready; keep it a candidate when it must be
+ * looked at again without a wake-up (level-triggered and ready). */
+static void shim_ep_visit(struct shim_ep *ep, struct shim_ep_ent *e, struct epoll_event *out,
+			  int *n)
+{
+	/* Edge-triggered members leave the list when reported: they must
+	 * have asked for the wake-up of their next edge (armed first).
+	 * Level-triggered ones stay while ready: arm only when not. */
+	uint32_t r = shim_ep_check(e, (e->events & EPOLLET) != 0);
+
+	if (!r && !(e->events & EPOLLET))
+		r = shim_ep_check(e, true); /* armed, then re-checked */
+	if (r) {
+		out[*n].events = r;
+		out[*n].data = e->data;
+		(*n)++;
+		if (e->events & EPOLLONESHOT)
+			e->events &= ~(EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI);
+		else if (!(e->events & EPOLLET))
+			shim_ep_cand_add(ep, e);
+	}
+}
+
+/* Look at the candidates (or, when due, every member); ready ones into
+ * out[] (at most max). */
+static int shim_ep_scan(struct shim_ep *ep, struct epoll_event *out, int max)
+{
+	int n = 0, k = 0, taken;
+	uint64_t now = shim_now_ms();
+
+	if (now >= ep->rescan_at) {
+		ep->rescan_at = now + 1000;
+		for (int i = 0; i < ep->n; i++)
+			shim_ep_cand_add(ep, &ep->ent[i]);
+	}
+	/* Take the current list; members reported ready go back on it. */
+	taken = ep->ncand;
+	int *list = ep->cand;
+	ep->cand = NULL;
+	ep->ncand = ep->candcap = 0;
+	for (k = 0; k < taken && n < max; k++) {
+		struct shim_ep_ent *e = shim_ep_find(ep, list[k]);
+
+		if (!e || !e->cand)
+			continue;
+		e->cand = false;
+		if (!shim_ep_live(e)) {
+			shim_ep_remove(ep, e);
 			continue;
 		}
-		uint32_t interest = e->events & (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI);
-		if (!interest && (e->events & EPOLLONESHOT))
-			continue; /* disarmed */
-		/* Ask for the wake-up BEFORE reading the readiness: ustackd
-		 * publishes, then looks at `want`; a change published between
-		 * our read and a later store would wake nobody, and the wait
-		 * would last until the 1 s re-check (wrk saw 2 s requests). */
-		bool nospace = __atomic_load_n(&e->s->nospace, __ATOMIC_ACQUIRE);
-		if (arm) {
-			uint32_t bits = interest;
-			/* Edge-triggered: a bit already reported that stays set
-			 * is no edge, so ustackd need not wake us for it; write
-			 * space is an edge again only after a send found the
-			 * ring full (as Linux's SOCK_NOSPACE).  Without this,
-			 * every ACK of a connection in nginx's set (EPOLLOUT |
-			 * EPOLLET) cost a wake-up message and a futile scan. */
-			if (e->events & EPOLLET) {
-				bits &= ~(e->last & EPOLLRDHUP);
-				if ((e->last & EPOLLOUT) && !nospace)
-					bits &= ~EPOLLOUT;
-			}
-			shim_want(e->s, bits);
-		}
-		uint32_t r = shim_ready(e->s) & (interest | EPOLLERR | EPOLLHUP);
-		if (e->events & EPOLLET) {
-			uint32_t rx = __atomic_load_n(&e->s->shm->rx_head, __ATOMIC_ACQUIRE);
-			uint32_t tx = __atomic_load_n(&e->s->shm->tx_tail, __ATOMIC_ACQUIRE);
-			bool out_edge = (r & EPOLLOUT) && tx != e->last_tx && nospace;
-			bool moved = ((r & EPOLLIN) && rx != e->last_rx) || out_edge ||
-				     (e->s->listening && (r & EPOLLIN));
-			bool grew = (r & ~e->last) != 0;
-			e->last = r;
-			e->last_rx = rx;
-			e->last_tx = tx;
-			if (!grew && !moved)
-				r = 0;
-			if (r & EPOLLOUT)
-				__atomic_store_n(&e->s->nospace, false, __ATOMIC_RELEASE);
-		}
-		if (r) {
-			out[n].events = r;
-			out[n].data = e->data;
-			n++;
-			if (e->events & EPOLLONESHOT)
-				e->events &= ~(EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI);
+		shim_ep_visit(ep, e, out, &n);
+	}
+	/* Not looked at (out[] full): still candidates. */
+	for (; k < taken; k++) {
+		struct shim_ep_ent *e = shim_ep_find(ep, list[k]);
+		if (e && e->cand) {
+			e->cand = false;
+			shim_ep_cand_add(ep, e);
 		}
 	}
+	free(list);
 	return n;
+}
+
+/* Channels the inner epoll reported readable: take their records
+ * (IPC_WAKE; pushed connections go to the accept queue) and make their
+ * members candidates.  Returns whether the program's epoll fd was among
+ * them (its kernel fds are ready). */
+static bool shim_ep_inner_events(struct shim_ep *ep, const struct epoll_event *iev, int k)
+{
+	bool kernel = false;
+
+	for (int i = 0; i < k; i++) {
+		if (iev[i].data.u64 == SHIM_EP_MARK) {
+			kernel = true;
+			continue;
+		}
+		struct shim_ep_ent *e = shim_ep_find(ep, (int)iev[i].data.u64);
+		if (!e)
+			continue;
+		if (!shim_ep_live(e)) {
+			shim_ep_remove(ep, e);
+			continue;
+		}
+		if (iev[i].events & (EPOLLHUP | EPOLLERR))
+			shim_mark_dead(e->s);
+		else
+			shim_drain(e->fd, e->s);
+		shim_ep_cand_add(ep, e);
+	}
+	return kernel;
 }
 
 static int shim_ep_wait(int epfd, struct shim_ep *ep, struct epoll_event *evs, int max,
@@ -183,33 +369,7 @@ static int shim_ep_wait(int epfd, struct shim_ep *ep, struct epoll_event *evs, i
 		return -EINVAL;
 	for (;;) {
 		pthread_mutex_lock(&ep->lock);
-		int n = shim_ep_scan(ep, evs, max, false);
-		if (n == 0)
-			n = shim_ep_scan(ep, evs, max, true); /* armed; re-checked */
-		int members = ep->n;
-		struct pollfd pbuf[SHIM_EP_POLL_STACK], *p = pbuf;
-		struct shim_sock *sbuf[SHIM_EP_POLL_STACK], **ss = sbuf;
-		int np = 0;
-		if (n == 0 && members + 1 > SHIM_EP_POLL_STACK) {
-			p = malloc((size_t)(members + 1) * sizeof *p);
-			ss = malloc((size_t)(members + 1) * sizeof *ss);
-			if (!p || !ss) {
-				pthread_mutex_unlock(&ep->lock);
-				free(p == pbuf ? NULL : p);
-				free(ss == sbuf ? NULL : ss);
-				return -ENOMEM;
-			}
-		}
-		if (n == 0) {
-			p[np] = (struct pollfd){ epfd, POLLIN, 0 };
-			ss[np++] = NULL;
-			for (int i = 0; i < members; i++) {
-				p[np] = (struct pollfd){ ep->ent[i].fd, POLLIN, 0 };
-				ss[np] = ep->ent[i].s;
-				shim_sock_ref(ss[np]);
-				np++;
-			}
-		}
+		int n = shim_ep_scan(ep, evs, max);
 		pthread_mutex_unlock(&ep->lock);
 		if (n > 0) {
 			if (n < max) { /* the kernel's ready fds too, without waiting */
@@ -224,46 +384,35 @@ static int shim_ep_wait(int epfd, struct shim_ep *ep, struct epoll_event *evs, i
 			uint64_t now = shim_now_ms();
 			wait_ms = now >= deadline ? 0 : (int)(deadline - now);
 		}
-		/* Lost wake-up insurance: re-scan at least once a second.
-		 * Wake-ups went missing under nginx + wrk -c 100 until epoll
-		 * asked for them before reading readiness and stopped asking
-		 * for EPOLLET bits that make no edge; with a 5 s re-scan, wrk
-		 * -c 100 (keep-alive and Connection: close) then saw no
-		 * request slower than 170 ms.  A 100 ms re-scan woke every
-		 * idle program ten times a second. */
+		/* Sleep on the inner epoll itself, not on one nested in the
+		 * program's: Linux honours EPOLLEXCLUSIVE only for an epoll
+		 * a task waits on directly (ep_poll_callback's ewake).  Lost
+		 * wake-up insurance: every member is looked at again at least
+		 * once a second (shim_ep_scan). */
+		struct epoll_event iev[SHIM_EP_BATCH];
 		int slice = wait_ms < 0 || wait_ms > 1000 ? 1000 : wait_ms;
-		struct timespec ts = { slice / 1000, (long)(slice % 1000) * 1000000 };
-		int r = shim_real.ppoll(p, (nfds_t)np, &ts, mask);
-		int err = r < 0 ? errno : 0;
-		bool kernel_ready = r > 0 && (p[0].revents & POLLIN);
-		for (int i = 1; i < np; i++) {
-			if (p[i].revents & (POLLHUP | POLLERR))
-				shim_mark_dead(ss[i]);
-			else if (p[i].revents & POLLIN)
-				shim_drain(p[i].fd, ss[i]);
-			shim_sock_unref(ss[i]);
-		}
-		if (p != pbuf)
-			free(p);
-		if (ss != sbuf)
-			free(ss);
-		if (r < 0)
-			return -err;
-		if (kernel_ready) {
-			int k = shim_real.epoll_wait(epfd, evs, max, 0);
-			if (k != 0) {
-				/* Add ready ustack members that fit. */
-				if (k > 0 && k < max) {
+		int k = shim_real.epoll_pwait(ep->ifd, iev, SHIM_EP_BATCH, slice, mask);
+		if (k < 0)
+			return -errno;
+		pthread_mutex_lock(&ep->lock);
+		bool kernel = shim_ep_inner_events(ep, iev, k);
+		pthread_mutex_unlock(&ep->lock);
+		if (kernel) {
+			int kk = shim_real.epoll_wait(epfd, evs, max, 0);
+			if (kk < 0)
+				return -errno;
+			if (kk > 0) {
+				if (kk < max) { /* ready ustack members that fit */
 					pthread_mutex_lock(&ep->lock);
-					k += shim_ep_scan(ep, evs + k, max - k, false);
+					kk += shim_ep_scan(ep, evs + kk, max - kk);
 					pthread_mutex_unlock(&ep->lock);
 				}
-				return k;
+				return kk;
 			}
 		}
 		if (wait_ms == 0)
 			return 0;
-		if (r == 0 && deadline && shim_now_ms() >= deadline)
+		if (k == 0 && deadline && shim_now_ms() >= deadline)
 			return 0;
 	}
 }
@@ -273,7 +422,7 @@ SHIM_VIS int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout
 {
 	struct shim_ep *ep = shim_fd_ep(epfd, false);
 
-	if (!ep || ep->n == 0)
+	if (!ep || ep->ifd < 0)
 		return shim_real.epoll_pwait(epfd, evs, max, timeout, mask);
 	return (int)shim_ret(shim_ep_wait(epfd, ep, evs, max, timeout < 0 ? -1 : timeout, mask));
 }
@@ -282,7 +431,7 @@ SHIM_VIS int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)
 {
 	struct shim_ep *ep = shim_fd_ep(epfd, false);
 
-	if (!ep || ep->n == 0)
+	if (!ep || ep->ifd < 0)
 		return shim_real.epoll_wait(epfd, evs, max, timeout);
 	return (int)shim_ret(shim_ep_wait(epfd, ep, evs, max, timeout < 0 ? -1 : timeout, NULL));
 }

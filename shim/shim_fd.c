@@ -196,6 +196,7 @@ struct shim_ep *shim_fd_ep(int fd, bool create)
 	ep = calloc(1, sizeof *ep);
 	if (!ep)
 		return NULL;
+	ep->ifd = -1;
 	pthread_mutex_init(&ep->lock, NULL);
 	void *expect = NULL;
 	if (!__atomic_compare_exchange_n(p, &expect, ep, false, __ATOMIC_ACQ_REL,
@@ -215,7 +216,11 @@ void shim_fd_ep_clear(int fd)
 	struct shim_ep *ep = __atomic_exchange_n(p, NULL, __ATOMIC_ACQ_REL);
 	if (ep) {
 		pthread_mutex_destroy(&ep->lock);
+		if (ep->ifd >= 0)
+			shim_real.close(ep->ifd);
 		free(ep->ent);
+		free(ep->slot);
+		free(ep->cand);
 		free(ep);
 	}
 }
