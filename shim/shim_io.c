@@ -447,17 +447,25 @@ void shim_forget_rights(const struct msghdr *mh)
 	}
 }
 
+/* The socket stays alive while a call uses it (it may block), even if
+ * another thread closes its fd meanwhile. */
 static ssize_t shim_recv_any(int fd, struct shim_sock *s, const struct iovec *iov, int n,
 			     int flags, struct sockaddr *from, socklen_t *fromlen, int *mflags)
 {
+	ssize_t r;
+
 	if (n < 0 || n > SHIM_IOV_MAX)
 		return -EINVAL;
+	shim_sock_ref(s);
 	if (s->type == SOCK_STREAM) {
 		if (fromlen)
 			*fromlen = 0;
-		return shim_stream_recv(fd, s, iov, n, flags);
+		r = shim_stream_recv(fd, s, iov, n, flags);
+	} else {
+		r = shim_dgram_recv(fd, s, iov, n, flags, from, fromlen, mflags);
 	}
-	return shim_dgram_recv(fd, s, iov, n, flags, from, fromlen, mflags);
+	shim_sock_unref(s);
+	return r;
 }
 
 static ssize_t shim_send_any(int fd, struct shim_sock *s, const struct iovec *iov, int n,
@@ -469,9 +477,11 @@ static ssize_t shim_send_any(int fd, struct shim_sock *s, const struct iovec *io
 	 * tcp_sendmsg does (send(2) allows either that or EISCONN;
 	 * sockperf relies on Linux's choice). */
 	(void)tolen;
-	if (s->type == SOCK_STREAM)
-		return shim_stream_send(fd, s, iov, n, flags);
-	return shim_dgram_send(fd, s, iov, n, flags, to, tolen);
+	shim_sock_ref(s);
+	ssize_t r = s->type == SOCK_STREAM ? shim_stream_send(fd, s, iov, n, flags)
+					   : shim_dgram_send(fd, s, iov, n, flags, to, tolen);
+	shim_sock_unref(s);
+	return r;
 }
 
 SHIM_VIS ssize_t read(int fd, void *buf, size_t len)

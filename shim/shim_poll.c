@@ -54,8 +54,11 @@ static int shim_poll_core(struct pollfd *fds, nfds_t n, int timeout, const sigse
 			return -ENOMEM;
 		}
 	}
+	/* Each socket stays alive while we wait on it, even if another
+	 * thread closes its fd meanwhile. */
 	for (nfds_t i = 0; i < n; i++)
-		socks[i] = shim_fd_sock(fds[i].fd);
+		if ((socks[i] = shim_fd_sock(fds[i].fd)) != NULL)
+			shim_sock_ref(socks[i]);
 	for (;;) {
 		int ready = 0;
 
@@ -114,6 +117,9 @@ static int shim_poll_core(struct pollfd *fds, nfds_t n, int timeout, const sigse
 		}
 	}
 out:
+	for (nfds_t i = 0; i < n; i++)
+		if (socks[i])
+			shim_sock_unref(socks[i]);
 	if (k != stackbuf)
 		free(k);
 	if (socks != sbuf)

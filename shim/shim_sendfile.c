@@ -142,7 +142,10 @@ SHIM_VIS ssize_t sendfile64(int out_fd, int in_fd, off64_t *off, size_t count)
 		return shim_real_sendfile64(out_fd, in_fd, off, count);
 	if (count > 0x7ffff000)
 		count = 0x7ffff000; /* as Linux */
-	return shim_ret(shim_sendfile_sock(out_fd, s, in_fd, off, count));
+	shim_sock_ref(s); /* alive while we use it, even if its fd is closed */
+	ssize_t r = shim_sendfile_sock(out_fd, s, in_fd, off, count);
+	shim_sock_unref(s);
+	return shim_ret(r);
 }
 
 SHIM_VIS ssize_t sendfile(int out_fd, int in_fd, off_t *off, size_t count)
