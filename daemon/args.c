@@ -38,6 +38,8 @@ static void args_usage(FILE *f)
 		"                      quarter of the memory, at least 2048)\n"
 		"  --busy-poll USEC    after work, poll without sleeping for up to USEC\n"
 		"                      microseconds (lower latency, a busier CPU; default 0)\n"
+		"  --cpu N             run on CPU N only (e.g. the CPU of the programs it\n"
+		"                      serves: their wake-ups stay on one CPU; default any)\n"
 		"  --offload on|off    virtio-net header on the device: checksum offload, TSO\n"
 		"                      out, GSO in (default on; off with --fault)\n"
 		"  --foreground        stay in the foreground and log to stderr\n"
@@ -176,7 +178,7 @@ static enum args_result args_services(struct args *a, const char *s)
 enum {
 	OPT_IFNAME = 256, OPT_MODE, OPT_ADDR, OPT_GATEWAY, OPT_HOST_ADDR, OPT_MTU,
 	OPT_SOCKET, OPT_SERVICES, OPT_FOREGROUND, OPT_VERBOSE, OPT_TRACE, OPT_FAULT, OPT_TIME_WAIT,
-	OPT_OFFLOAD, OPT_TCP_MEM, OPT_BUSY_POLL,
+	OPT_OFFLOAD, OPT_TCP_MEM, OPT_BUSY_POLL, OPT_CPU,
 	OPT_SOCKET_MODE, OPT_SOCKET_GROUP,
 };
 
@@ -199,6 +201,7 @@ static const struct option args_options[] = {
 	{ "offload", required_argument, NULL, OPT_OFFLOAD },
 	{ "tcp-mem", required_argument, NULL, OPT_TCP_MEM },
 	{ "busy-poll", required_argument, NULL, OPT_BUSY_POLL },
+	{ "cpu", required_argument, NULL, OPT_CPU },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -270,6 +273,7 @@ enum args_result args_parse(struct args *a, int argc, char **argv)
 	a->mtu = 1500;
 	a->time_wait = 60;
 	a->offload = true;
+	a->cpu = -1;
 	strcpy(a->socket_path, ARGS_DEFAULT_SOCKET);
 	a->socket_mode = 0660;
 	a->socket_gid = -1;
@@ -325,6 +329,12 @@ enum args_result args_parse(struct args *a, int argc, char **argv)
 					      "0..10000", optarg);
 			else
 				a->busy_poll_us = (unsigned)v;
+			break;
+		case OPT_CPU:
+			if (args_num(optarg, 1023, &v) < 0)
+				r = args_fail("--cpu '%s': must be a CPU number in 0..1023", optarg);
+			else
+				a->cpu = (int)v;
 			break;
 		case OPT_OFFLOAD:
 			if (strcmp(optarg, "on") == 0)

@@ -3,6 +3,7 @@
  * unless --foreground, run the event loop, and tear everything down. */
 #include <errno.h>
 #include <malloc.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,6 +149,20 @@ int main(int argc, char **argv)
 		goto out;
 	ud_log_config(ud);
 
+	/* --cpu: wake-ups between ustackd and programs on the same CPU need
+	 * no inter-processor interrupt (on this project's test VM a cross-CPU
+	 * wake-up cost ~10 us of a 60 us round trip). */
+	if (ud->args.cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(ud->args.cpu, &set);
+		if (sched_setaffinity(0, sizeof set, &set) < 0) {
+			log_err("--cpu %d: cannot run there: %s", ud->args.cpu, strerror(errno));
+			goto out;
+		}
+		log_info("running on CPU %d only (--cpu)", ud->args.cpu);
+	}
 	if (!ud->args.foreground) {
 		fflush(NULL);
 		if (daemon(0, 0) < 0) {

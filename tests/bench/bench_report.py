@@ -142,9 +142,21 @@ def main():
               f"{cell(m, 'builtin')} | {cell(m, 'ustack_bp')} | {ratio(bp, k)} |")
             if u and k:
                 ratios.append((f"latency {name} {pct} (kernel/ustack)", k / u))
+    if any(med(f"lat_{z}_p50", "ustack_pin") for z in (64, 16384)):
+        w("")
+        w("Pinned (both stacks the same way): the client on CPU 0 with its stack (`ustackd --cpu 0`; "
+          "the kernel's stack runs in the client's context), the echo server on CPU 1.")
+        w("")
+        w("| figure | ustack, pinned | kernel, pinned | ratio |")
+        w("| --- | --- | --- | --- |")
+        for size, name in ((64, "64 B"), (16384, "16 KiB")):
+            for pct in ("p50", "p99"):
+                m = f"lat_{size}_{pct}"
+                u, k = med(m, "ustack_pin"), med(m, "kernel_pin")
+                w(f"| {name} {pct} | {cell(m, 'ustack_pin')} | {cell(m, 'kernel_pin')} | {ratio(u, k)} |")
     hung = {}
     for z in (64, 16384):
-        for s in ("ustack", "builtin", "kernel", "ustack_bp"):
+        for s in ("ustack", "builtin", "kernel", "ustack_bp", "ustack_pin", "kernel_pin"):
             n = len(vals.get((f"lat_{z}_hung", s), []))
             if n:
                 hung[f"{s} {z} B"] = n

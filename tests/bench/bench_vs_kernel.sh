@@ -411,8 +411,10 @@ rr_run() {
 	local cmd=(timeout $((LAT_DUR + 20)) "$RR" client)
 	case $stack in
 	ustack | ustack_bp) out=$(shim "${cmd[@]}" "$U_HOST" 7777 "$size" "$LAT_DUR" 2>&1) ;;
+	ustack_pin) out=$(shim taskset -c 0 "${cmd[@]}" "$U_HOST" 7777 "$size" "$LAT_DUR" 2>&1) ;;
 	builtin) out=$(ip netns exec "$NSU" "${cmd[@]}" "$U_STACK" 7 "$size" "$LAT_DUR" 2>&1) ;;
 	kernel) out=$(ip netns exec "$NSA" "${cmd[@]}" "$K_SRV" 7777 "$size" "$LAT_DUR" 2>&1) ;;
+	kernel_pin) out=$(ip netns exec "$NSA" taskset -c 0 "${cmd[@]}" "$K_SRV" 7777 "$size" "$LAT_DUR" 2>&1) ;;
 	esac || {
 		local rc=$?
 		[ "$rc" -eq 124 ] && out="no answer: the client hung and was killed after $((LAT_DUR + 20)) s${out:+ ($out)}"
@@ -433,8 +435,10 @@ sec_latency() {
 	start_ustackd --services echo
 	ip netns exec "$NSU" "$RR" server "$U_HOST" 7777 >"$TMP/rr-u.log" 2>&1 &
 	PIDS+=("$!")
+	local srv_u=$!
 	ip netns exec "$NSB" "$RR" server "$K_SRV" 7777 >"$TMP/rr-k.log" 2>&1 &
 	PIDS+=("$!")
+	local srv_k=$!
 	wait_listen "$NSU" 7777
 	wait_listen "$NSB" 7777
 	for ((r = 1; r <= RUNS; r++)); do
@@ -453,6 +457,22 @@ sec_latency() {
 			rr_run ustack_bp "$r" "$size"
 		done
 	done
+	# Pinned: the client on CPU 0 with its stack (ustackd --cpu 0; the
+	# kernel's runs in the client's context anyway), the echo server on
+	# CPU 1, for both.  Wake-ups between the program and ustackd then stay
+	# on one CPU (no inter-processor interrupt).
+	if [ "$(nproc)" -ge 2 ]; then
+		stop_ustackd
+		start_ustackd --services echo --cpu 0
+		taskset -pc 1 "$srv_u" >/dev/null && taskset -pc 1 "$srv_k" >/dev/null ||
+			die "cannot pin the echo servers to CPU 1"
+		for ((r = 1; r <= RUNS; r++)); do
+			for size in 64 16384; do
+				rr_run ustack_pin "$r" "$size"
+				rr_run kernel_pin "$r" "$size"
+			done
+		done
+	fi
 }
 
 # ---- section: connection rate (nginx + wrk, Connection: close) -------------

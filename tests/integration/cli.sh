@@ -46,6 +46,9 @@ expect_usage_error --tcp-mem 1g
 expect_usage_error --busy-poll 10001
 expect_usage_error --busy-poll -1
 expect_usage_error --busy-poll fast
+expect_usage_error --cpu 1024
+expect_usage_error --cpu -1
+expect_usage_error --cpu first
 expect_usage_error --mtu ""
 expect_usage_error --ifname ""
 expect_usage_error --ifname this-name-is-way-too-long
@@ -79,6 +82,22 @@ for dev in busy0 busy1; do
 done
 ns ip link del busy0
 ns ip tuntap del busy1 mode tap
+
+# --cpu: a CPU this process may not run on is a clear error (exit 1);
+# one it may is taken (the daemon runs there only).
+rc=0
+timeout 10 ip netns exec "$NS" "$USTACKD" --foreground --cpu 1023 --socket "$T_TMP/cpu.sock" \
+	>"$T_TMP/out" 2>"$T_TMP/err" </dev/null || rc=$?
+cat "$T_TMP/err"
+[ "$rc" -eq 1 ] || fail "ustackd --cpu 1023 (no such CPU): exit $rc, expected 1"
+grep -q "^ustackd: --cpu 1023: cannot run there" "$T_TMP/err" || fail "--cpu 1023: unclear error"
+ok "--cpu 1023 (no such CPU) -> exit 1"
+cpu=$(taskset -pc $$ | sed 's/.*: *//; s/[-,].*//')
+start_daemon --cpu "$cpu"
+[ "$(taskset -pc "$DPID" | sed 's/.*: *//')" = "$cpu" ] || fail "ustackd --cpu $cpu runs on $(taskset -pc "$DPID")"
+ping_ok 2 -i 0.2
+ok "--cpu $cpu: ustackd runs on CPU $cpu only and answers"
+stop_daemon
 
 # A TAP device owned by a running ustackd: the second one fails with exit 1.
 start_daemon
