@@ -51,12 +51,17 @@ static struct shim_ep_ent *shim_ep_find(struct shim_ep *ep, int fd)
 	return &ep->ent[ep->slot[fd] - 1];
 }
 
-/* Remove member e (swap with the last).  Its fd stays in the candidate
- * list when it is there; the lookup then finds nothing and drops it. */
+/* Remove member e (swap with the last), and its fd from the candidate
+ * list: a new member on that fd must not be on it twice. */
 static void shim_ep_remove(struct shim_ep *ep, struct shim_ep_ent *e)
 {
 	int i = (int)(e - ep->ent);
 
+	for (int k = 0; e->cand && k < ep->ncand; k++)
+		if (ep->cand[k] == e->fd) {
+			ep->cand[k] = ep->cand[--ep->ncand];
+			break;
+		}
 	ep->slot[e->fd] = 0;
 	if (i != ep->n - 1) {
 		ep->ent[i] = ep->ent[ep->n - 1];
@@ -267,10 +272,9 @@ static bool shim_ep_live(struct shim_ep_ent *e)
 	return now == e->s && now->gen == e->gen;
 }
 
-/* Report e into out[*n] if ready; keep it a candidate when it must be
- * looked at again without a wake-up (level-triggered and ready). */
-static void shim_ep_visit(struct shim_ep *ep, struct shim_ep_ent *e, struct epoll_event *out,
-			  int *n)
+/* Report e into out[*n] if ready.  Returns whether it stays a candidate:
+ * level-triggered and ready (looked at again without a wake-up). */
+static bool shim_ep_visit(struct shim_ep_ent *e, struct epoll_event *out, int *n)
 {
 	/* Edge-triggered members leave the list when reported: they must
 	 * have asked for the wake-up of their next edge (armed first).
@@ -279,22 +283,25 @@ static void shim_ep_visit(struct shim_ep *ep, struct shim_ep_ent *e, struct epol
 
 	if (!r && !(e->events & EPOLLET))
 		r = shim_ep_check(e, true); /* armed, then re-checked */
-	if (r) {
-		out[*n].events = r;
-		out[*n].data = e->data;
-		(*n)++;
-		if (e->events & EPOLLONESHOT)
-			e->events &= ~(EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI);
-		else if (!(e->events & EPOLLET))
-			shim_ep_cand_add(ep, e);
+	if (!r)
+		return false;
+	out[*n].events = r;
+	out[*n].data = e->data;
+	(*n)++;
+	if (e->events & EPOLLONESHOT) {
+		e->events &= ~(EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI);
+		return false;
 	}
+	return !(e->events & EPOLLET);
 }
 
 /* Look at the candidates (or, when due, every member); ready ones into
- * out[] (at most max). */
+ * out[] (at most max).  The list is compacted in place: what stays on it
+ * is the candidates not reached (out[] full) and the ones to look at
+ * again. */
 static int shim_ep_scan(struct shim_ep *ep, struct epoll_event *out, int max)
 {
-	int n = 0, k = 0, taken;
+	int n = 0, w = 0;
 	uint64_t now = shim_now_ms();
 
 	if (now >= ep->rescan_at) {
@@ -302,32 +309,25 @@ static int shim_ep_scan(struct shim_ep *ep, struct epoll_event *out, int max)
 		for (int i = 0; i < ep->n; i++)
 			shim_ep_cand_add(ep, &ep->ent[i]);
 	}
-	/* Take the current list; members reported ready go back on it. */
-	taken = ep->ncand;
-	int *list = ep->cand;
-	ep->cand = NULL;
-	ep->ncand = ep->candcap = 0;
-	for (k = 0; k < taken && n < max; k++) {
-		struct shim_ep_ent *e = shim_ep_find(ep, list[k]);
+	for (int k = 0; k < ep->ncand; k++) {
+		struct shim_ep_ent *e = shim_ep_find(ep, ep->cand[k]);
 
 		if (!e || !e->cand)
-			continue;
-		e->cand = false;
-		if (!shim_ep_live(e)) {
-			shim_ep_remove(ep, e);
-			continue;
+			continue; /* removed since */
+		if (n < max) {
+			if (!shim_ep_live(e)) {
+				e->cand = false; /* this pass drops it from the list */
+				shim_ep_remove(ep, e);
+				continue;
+			}
+			if (!shim_ep_visit(e, out, &n)) {
+				e->cand = false;
+				continue;
+			}
 		}
-		shim_ep_visit(ep, e, out, &n);
+		ep->cand[w++] = e->fd;
 	}
-	/* Not looked at (out[] full): still candidates. */
-	for (; k < taken; k++) {
-		struct shim_ep_ent *e = shim_ep_find(ep, list[k]);
-		if (e && e->cand) {
-			e->cand = false;
-			shim_ep_cand_add(ep, e);
-		}
-	}
-	free(list);
+	ep->ncand = w;
 	return n;
 }
 

@@ -50,55 +50,15 @@ int ring_resize(struct us_ring *r, uint32_t size)
 	return 0;
 }
 
-int ring_rehome(struct us_ring *r, uint32_t min_size)
+/* Put the ring's bytes [tail, head) at their positions in `nb` of size
+ * nsize (a power of two >= used): the bytes keep their indices, not their
+ * offsets; pieces are contiguous in both layouts.  nb may be r->buf with
+ * nsize > size (growing in place): a byte that moves lands in [size,
+ * nsize), which no byte is read from, so the order does not matter. */
+static void ring_move_bytes(const struct us_ring *r, uint8_t *nb, uint32_t nsize)
 {
 	uint32_t used = ring_used(r);
-	uint32_t n = pow2_up(used > min_size ? used : min_size);
-	struct us_ring nr = *r;
 
-	nr.buf = malloc(n);
-	if (!nr.buf)
-		return -ENOMEM;
-	nr.size = nr.cap = n;
-	nr.mask = n - 1;
-	nr.owned = true;
-	/* Copy out of the old ring and into the new one, each in up to two
-	 * pieces: the bytes keep their indices, not their offsets. */
-	for (uint32_t done = 0; done < used;) {
-		uint32_t from = (r->tail + done) & r->mask, to = (r->tail + done) & nr.mask;
-		uint32_t len = used - done;
-
-		if (len > r->size - from)
-			len = r->size - from;
-		if (len > nr.size - to)
-			len = nr.size - to;
-		memcpy(nr.buf + to, r->buf + from, len);
-		done += len;
-	}
-	if (r->owned)
-		free(r->buf);
-	*r = nr;
-	return 0;
-}
-
-int ring_grow(struct us_ring *r, uint32_t nsize)
-{
-	uint32_t used = ring_used(r);
-	uint8_t *nb = r->buf;
-
-	if (nsize <= r->size || (nsize & (nsize - 1)))
-		return -EINVAL;
-	if (nsize > r->cap) {
-		if (!r->owned)
-			return -ENOSPC;
-		nb = malloc(nsize);
-		if (!nb)
-			return -ENOMEM;
-	}
-	/* Each byte goes from index & (size - 1) to index & (nsize - 1).  In
-	 * place, the bytes that move land in [size, nsize), which no byte
-	 * is read from (they all sit below size): copy order does not
-	 * matter.  Pieces are contiguous in both layouts. */
 	for (uint32_t done = 0; done < used;) {
 		uint32_t idx = r->tail + done;
 		uint32_t from = idx & r->mask, to = idx & (nsize - 1), len = used - done;
@@ -111,6 +71,41 @@ int ring_grow(struct us_ring *r, uint32_t nsize)
 			memcpy(nb + to, r->buf + from, len);
 		done += len;
 	}
+}
+
+int ring_rehome(struct us_ring *r, uint32_t min_size)
+{
+	uint32_t used = ring_used(r);
+	uint32_t n = pow2_up(used > min_size ? used : min_size);
+	struct us_ring nr = *r;
+
+	nr.buf = malloc(n);
+	if (!nr.buf)
+		return -ENOMEM;
+	nr.size = nr.cap = n;
+	nr.mask = n - 1;
+	nr.owned = true;
+	ring_move_bytes(r, nr.buf, n);
+	if (r->owned)
+		free(r->buf);
+	*r = nr;
+	return 0;
+}
+
+int ring_grow(struct us_ring *r, uint32_t nsize)
+{
+	uint8_t *nb = r->buf;
+
+	if (nsize <= r->size || (nsize & (nsize - 1)))
+		return -EINVAL;
+	if (nsize > r->cap) {
+		if (!r->owned)
+			return -ENOSPC;
+		nb = malloc(nsize);
+		if (!nb)
+			return -ENOMEM;
+	}
+	ring_move_bytes(r, nb, nsize);
 	if (nb != r->buf) {
 		free(r->buf);
 		r->buf = nb;
