@@ -49,6 +49,12 @@ expect_usage_error --busy-poll fast
 expect_usage_error --cpu 1024
 expect_usage_error --cpu -1
 expect_usage_error --cpu first
+expect_usage_error --fault delay=10001
+expect_usage_error --fault delay=-1
+expect_usage_error --fault delay=20ms
+expect_usage_error --fault delay=1,delay=2
+expect_usage_error --fault drop=101
+expect_usage_error --fault bogus=1
 expect_usage_error --mtu ""
 expect_usage_error --ifname ""
 expect_usage_error --ifname this-name-is-way-too-long
