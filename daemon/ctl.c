@@ -369,11 +369,55 @@ static void ctl_on_client(struct loop_source *src, uint32_t events, uint64_t now
 	ctl_dispatch(cl, buf, (size_t)n, now);
 }
 
+/* The first record of a fresh connection, if it is there already (the
+ * shim sends IPC_CHAN right after connect): 0 when it was an IPC_CHAN and
+ * the fd is handed over; else its length in buf (-1: none yet), for the
+ * client to dispatch once it is set up. */
+static ssize_t ctl_first_record(struct ctl *c, int fd, uint8_t *buf, uint64_t now, bool *gone)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = CTL_MSG_MAX };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	uint32_t magic;
+	uint16_t type;
+
+	*gone = false;
+	ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_TRUNC);
+	if (n < 0)
+		return -1; /* EAGAIN: the client has not written yet */
+	if (n == 0) {
+		*gone = true;
+		return 0;
+	}
+	if (n > CTL_MSG_MAX || (mh.msg_flags & MSG_TRUNC))
+		return CTL_MSG_MAX + 1; /* too long: answered by the client path */
+	if (c->chan && (size_t)n >= sizeof magic + 2 * sizeof type) {
+		memcpy(&magic, buf, sizeof magic);
+		memcpy(&type, buf + sizeof magic, sizeof type);
+		if (magic == IPC_MAGIC && type == IPC_CHAN) {
+			c->chans++;
+			c->chan(fd, buf, (size_t)n, now);
+			return 0;
+		}
+	}
+	return n;
+}
+
 static void ctl_accept_one(struct ctl *c, int fd, uint64_t now)
 {
 	struct ctl_client *cl;
 	struct ucred cred;
 	socklen_t clen = sizeof cred;
+	uint8_t buf[CTL_MSG_MAX + 1];
+	bool gone;
+	ssize_t first = ctl_first_record(c, fd, buf, now, &gone);
+
+	if (first == 0) { /* a channel (now someone else's), or hung up already */
+		if (gone) {
+			close(fd);
+			c->accepted++;
+		}
+		return;
+	}
 
 	if (c->nclients >= CTL_MAX_CLIENTS) {
 		static const char msg[] = "error: too many control clients\n";
@@ -409,6 +453,12 @@ static void ctl_accept_one(struct ctl *c, int fd, uint64_t now)
 	c->nclients++;
 	c->accepted++;
 	log_verbose("control client connected: uid %ld pid %ld", (long)cl->uid, (long)cl->pid);
+	if (first > CTL_MSG_MAX) {
+		ctl_replyf(cl, "error: message too long (at most %d bytes)", CTL_MSG_MAX);
+		ctl_reply_end(cl);
+	} else if (first > 0) {
+		ctl_dispatch(cl, buf, (size_t)first, now);
+	}
 }
 
 static void ctl_on_listen(struct loop_source *src, uint32_t events, uint64_t now)
@@ -558,7 +608,7 @@ int ctl_open(struct ctl *c, struct ud *ud, const char *path)
 	/* Group first, then the mode: never wider to the old group. */
 	if ((ud->args.socket_gid >= 0 && chown(c->path, (uid_t)-1, (gid_t)ud->args.socket_gid) < 0) ||
 	    chmod(c->path, ud->args.socket_mode) < 0 || lstat(c->path, &st) < 0 ||
-	    listen(fd, 64) < 0) {
+	    listen(fd, SOMAXCONN) < 0) {
 		err = errno;
 		log_err("cannot set up control socket %s: %s", c->path, strerror(err));
 		ctl_close(c);

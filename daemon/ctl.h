@@ -42,7 +42,12 @@ struct ctl {
 	struct ctl_client_list clients;
 	unsigned nclients;
 	ctl_binary_fn binary; /* NULL: binary protocol not supported yet */
+	/* A connection whose first record, already there when it was
+	 * accepted, is IPC_CHAN (shim/ipc.h) goes straight here: it takes
+	 * the fd (no client, no timeout, no loop round). */
+	void (*chan)(int fd, const uint8_t *msg, size_t len, uint64_t now);
 	uint64_t accepted, rejected, dropped, commands; /* counters */
+	uint64_t chans; /* connections that were IPC_CHAN channels */
 };
 
 /* For the binary handler: take the client's connection out of ctl (loop,

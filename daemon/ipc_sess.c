@@ -202,7 +202,8 @@ static void ipc_sess_on_ctl(struct loop_source *src, uint32_t events, uint64_t n
 		ipc_sess_close(ss, NULL);
 }
 
-/* ctl.c's binary hook: the first message of a connection must be HELLO. */
+/* ctl.c's binary hook: the first message of a connection must be HELLO
+ * (a session) or IPC_CHAN (the channel of an accepted connection). */
 static bool ipc_on_hello(struct ctl *c, struct ctl_client *cl, const uint8_t *msg, size_t len,
 			 uint64_t now)
 {
@@ -213,7 +214,13 @@ static bool ipc_on_hello(struct ctl *c, struct ctl_client *cl, const uint8_t *ms
 	pid_t pid;
 	uid_t uid;
 
-	(void)now;
+	if (len >= sizeof h) {
+		memcpy(&h, msg, sizeof h);
+		if (h.magic == IPC_MAGIC && h.type == IPC_CHAN) {
+			ipc_sock_chan(ctl_client_take(c, cl, &pid, &uid), msg, len, now);
+			return true;
+		}
+	}
 	if (len != sizeof h + sizeof he) {
 		ip->bad_msgs++;
 		return false;
@@ -271,7 +278,9 @@ int ipc_init(struct ud *ud)
 	LIST_INIT(&ipc_state->socks);
 	LIST_INIT(&ipc_state->wakeq);
 	LIST_INIT(&ipc_state->pushq);
+	LIST_INIT(&ipc_state->awaitq);
 	ud->ctl.binary = ipc_on_hello;
+	ud->ctl.chan = ipc_sock_chan;
 	return 0;
 }
 
@@ -286,6 +295,7 @@ void ipc_fini(void)
 	while (!LIST_EMPTY(&ip->sessions))
 		ipc_sess_close(LIST_FIRST(&ip->sessions), NULL);
 	ip->ud->ctl.binary = NULL;
+	ip->ud->ctl.chan = NULL;
 	free(ip);
 	ipc_state = NULL;
 }
@@ -327,5 +337,10 @@ void ipc_report(report_line_fn fn, void *ctx)
 	IPC_LINE("pushes", ip->pushes);
 	IPC_LINE("push_failed", ip->push_failed);
 	IPC_LINE("tx_grown", ip->tx_grown);
+	IPC_LINE("chan_waiting", ip->nawait);
+	IPC_LINE("chan_bound", ip->chan_bound);
+	IPC_LINE("chan_refused", ip->chan_refused);
+	IPC_LINE("chan_orphaned", ip->chan_orphaned);
+	IPC_LINE("chan_unaccepted", ip->chan_unaccepted);
 #undef IPC_LINE
 }

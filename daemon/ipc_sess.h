@@ -42,6 +42,9 @@ struct ipc {
 	struct ipc_sock_list socks;
 	struct ipc_sock_list wakeq; /* sockets with an IPC_WAKE to send */
 	struct ipc_sock_list pushq; /* listeners with connections to push */
+	struct ipc_sock_list awaitq; /* accepted sockets waiting for IPC_CHAN */
+	unsigned nawait;
+	uint64_t await_check; /* next look at awaitq (ipc_expire) */
 	unsigned nsess, nsocks, nlinger;
 	uint32_t next_id;
 	uint32_t next_shm_id; /* ipc_sock.shm_id */
@@ -61,6 +64,10 @@ struct ipc {
 	 * not be queued on the channel (that connection was reset) */
 	uint64_t pushes, push_failed;
 	uint64_t tx_grown; /* IPC_TXGROW that doubled a send ring */
+	/* channels of accepted connections (IPC_CHAN): bound, refused (no
+	 * such socket or token), and connections reset because theirs never
+	 * came or their listener closed first */
+	uint64_t chan_bound, chan_refused, chan_orphaned, chan_unaccepted;
 	uint64_t flush_round; /* ipc_flush_wakes calls (starts at 1) */
 };
 

@@ -168,7 +168,9 @@ static void ipc_sock_publish(struct ipc_sock *is)
 	     __atomic_load_n(&sh->tx_head, __ATOMIC_SEQ_CST) != is->seen_tx_head))
 		is->dirty = true;
 	uint32_t want = __atomic_load_n(&sh->want, __ATOMIC_SEQ_CST);
-	if (want & ev) {
+	/* No channel yet (an accepted connection, shim/ipc.h): the bits stay
+	 * for the publish that binds it, which sends the wake-up. */
+	if ((want & ev) && is->src.fd >= 0) {
 		/* Clear only what is satisfied: a bit another waiter (thread
 		 * or process) still needs keeps its wake-up coming. */
 		want = __atomic_fetch_and(&sh->want, ~ev, __ATOMIC_SEQ_CST);
@@ -177,7 +179,7 @@ static void ipc_sock_publish(struct ipc_sock *is)
 		 * reader woken at the first would wake, read a little, ask
 		 * again and be woken again for each of the next ones (a
 		 * sendmsg each: 29 % of ustackd's time in iperf3 -R). */
-		if ((want & ev) && is->src.fd >= 0) {
+		if (want & ev) {
 			is->wake_bits |= want & ev;
 			if (!is->wake_pending) {
 				is->wake_pending = true;
@@ -388,6 +390,12 @@ static void ipc_sock_unlink(struct ipc_sock *is)
 {
 	struct ipc *ip = ipc_state;
 
+	if (is->chan_token) {
+		LIST_REMOVE(is, await_link);
+		is->chan_token = 0;
+		ip->nawait--;
+	}
+
 	if (is->wake_pending) {
 		LIST_REMOVE(is, wake_link);
 		is->wake_pending = false;
@@ -402,9 +410,36 @@ static void ipc_sock_unlink(struct ipc_sock *is)
 		ip->nlinger--;
 }
 
+/* An accepted connection whose channel never came: reset (RFC 9293
+ * §3.10.4 ABORT, as SO_LINGER 0), not closed with a FIN as if served. */
+static void ipc_sock_abort(struct ipc_sock *is)
+{
+	if (is->so)
+		(void)us_setsockopt(is->so, US_SO_LINGER, 0);
+	ipc_sock_free(is);
+}
+
+/* Listener `is` goes: connections still waiting for their channel are
+ * reset, as Linux resets a closed listener's accept queue. */
+static void ipc_sock_drop_waiting(struct ipc_sock *is)
+{
+	struct ipc_sock *c, *next;
+
+	for (c = LIST_FIRST(&ipc_state->awaitq); c; c = next) {
+		next = LIST_NEXT(c, await_link);
+		if (c->parent != is)
+			continue;
+		ipc_state->chan_unaccepted++;
+		ipc_sock_abort(c); /* unlinks only c: next stays valid */
+	}
+}
+
 static void ipc_sock_free(struct ipc_sock *is)
 {
 	struct ipc_sess *ss = is->sess;
+
+	if (is->listening && ipc_state->nawait)
+		ipc_sock_drop_waiting(is);
 
 	if (is->src.fd >= 0) {
 		loop_forget(&ipc_state->ud->loop, &is->src); /* our end is ours alone */
@@ -498,7 +533,9 @@ int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so
 	uint32_t rx_now = 0, tx_now = 0;
 	int sv[2] = { -1, -1 }, mfd = -1, err;
 
-	*prog_fd = *memfd = -1;
+	if (prog_fd)
+		*prog_fd = -1;
+	*memfd = -1;
 	if (ss->nsocks >= IPC_SOCKS_PER_PROC) {
 		ip->emfile++;
 		err = -EMFILE;
@@ -550,19 +587,31 @@ int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so
 			is->shm->tx_head = is->seen_tx_head = is->tx_start = rs.tx_head;
 		}
 	}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0,
-		       sv) < 0) {
-		err = -errno;
-		goto fail_is;
-	}
-	if (!nonblock && fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0) {
-		err = -errno;
-		goto fail_is;
-	}
-	is->src.fd = sv[0];
 	is->src.fn = ipc_sock_on_chan;
-	if ((err = loop_add(&ip->ud->loop, &is->src, EPOLLIN | EPOLLRDHUP)) < 0)
-		goto fail_is;
+	if (prog_fd) {
+		if (socketpair(AF_UNIX,
+			       SOCK_SEQPACKET | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0,
+			       sv) < 0) {
+			err = -errno;
+			goto fail_is;
+		}
+		if (!nonblock && fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0) {
+			err = -errno;
+			goto fail_is;
+		}
+		is->src.fd = sv[0];
+		if ((err = loop_add(&ip->ud->loop, &is->src, EPOLLIN | EPOLLRDHUP)) < 0)
+			goto fail_is;
+	} else {
+		/* The program makes the channel (shim/ipc.h): the token is
+		 * its only proof, so never 0 and never guessable. */
+		while (!is->chan_token)
+			arc4random_buf(&is->chan_token, sizeof is->chan_token);
+		LIST_INSERT_HEAD(&ip->awaitq, is, await_link);
+		ip->nawait++;
+		if (ip->nawait == 1)
+			ip->await_check = clock_now_us() + 1000000u;
+	}
 	is->sess = ss;
 	is->id = ++ip->next_id;
 	ss->nsocks++;
@@ -579,7 +628,8 @@ int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so
 	if (type == US_SOCK_STREAM && so_state_connected(so))
 		is->was_connected = true;
 	*out = is;
-	*prog_fd = sv[1];
+	if (prog_fd)
+		*prog_fd = sv[1];
 	*memfd = is->memfd = mfd;
 	return 0;
 fail_is:
@@ -639,16 +689,17 @@ static int ipc_reply(struct ipc_sock *is, const struct ipc_msg *m, int32_t statu
 }
 
 /* Take one connection off listener `is`'s stack queue and make its
- * program socket: *si describes it for `owner` (a pid, or 0 for a push);
- * *pfd is the program's end of the pair (the caller sends and closes it),
- * *nfds 1 or 2 (with the memfd).  0 or negative errno (-EAGAIN: none). */
-static int ipc_accept_one(struct ipc_sock *is, uint32_t owner, bool nb, uint64_t now,
-			  struct ipc_sockinfo *si, struct ipc_sock **out, int fds[2], int *nfds)
+ * program socket, waiting for its channel: *si describes it for `owner` (a
+ * pid, or 0 for a push), with the token; *nfds is 1 with the memfd in
+ * fds[0] (it stays ours too), or 0 (IPC_SI_CACHED).  0 or negative errno
+ * (-EAGAIN: none). */
+static int ipc_accept_one(struct ipc_sock *is, uint32_t owner, uint64_t now,
+			  struct ipc_sockinfo *si, struct ipc_sock **out, int fds[1], int *nfds)
 {
 	struct us_sock *cso;
 	struct us_addr peer;
 	struct ipc_sock *cis;
-	int pfd, mfd, r;
+	int mfd, r;
 
 	r = us_accept(is->so, &cso, &peer, now);
 	if (r < 0)
@@ -657,7 +708,7 @@ static int ipc_accept_one(struct ipc_sock *is, uint32_t owner, bool nb, uint64_t
 		is->pool->refs = 1;
 		is->pool_owner = true;
 	}
-	r = ipc_sock_new(is->sess, US_SOCK_STREAM, cso, is->pool, nb, &cis, &pfd, &mfd);
+	r = ipc_sock_new(is->sess, US_SOCK_STREAM, cso, is->pool, false, &cis, NULL, &mfd);
 	if (r < 0) {
 		log_verbose("ipc: accept for pid %ld failed: %s", (long)is->sess->pid,
 			    strerror(-r));
@@ -670,9 +721,11 @@ static int ipc_accept_one(struct ipc_sock *is, uint32_t owner, bool nb, uint64_t
 	si->tx_size = cis->tx_size;
 	si->peer.ip = peer.ip;
 	si->peer.port = peer.port;
-	si->flags = (cis->pooled ? IPC_SI_POOLED : 0) | (nb ? IPC_SI_NONBLOCK : 0);
+	si->flags = cis->pooled ? IPC_SI_POOLED : 0;
 	si->shm_id = cis->shm_id;
 	si->shm_ino = cis->shm_ino;
+	si->chan_token = cis->chan_token;
+	cis->parent = is;
 	/* The process it goes to keeps this memory mapped (it said so in the
 	 * header before we reused it): pass the channel alone (shim/ipc.h). */
 	if (cis->pooled && cis->cached_by && cis->cached_by == owner) {
@@ -680,9 +733,8 @@ static int ipc_accept_one(struct ipc_sock *is, uint32_t owner, bool nb, uint64_t
 		cis->memfd_owed = true;
 		ipc_state->pool_cached++;
 	}
-	fds[0] = pfd;
-	fds[1] = mfd;
-	*nfds = si->flags & IPC_SI_CACHED ? 1 : 2;
+	fds[0] = mfd;
+	*nfds = si->flags & IPC_SI_CACHED ? 0 : 1;
 	*out = cis;
 	return 0;
 }
@@ -691,18 +743,20 @@ static int ipc_do_accept(struct ipc_sock *is, const struct ipc_msg *m, uint64_t 
 {
 	struct ipc_sock *cis;
 	struct ipc_sockinfo si;
-	int fds[2], nfds, r;
+	int fds[1], nfds, r;
 
 	if (is->type != US_SOCK_STREAM)
 		return ipc_reply(is, m, -EOPNOTSUPP, NULL, 0, NULL, 0);
-	r = ipc_accept_one(is, m->owner, m->flags & IPC_F_NONBLOCK, now, &si, &cis, fds, &nfds);
+	r = ipc_accept_one(is, m->owner, now, &si, &cis, fds, &nfds);
 	if (r < 0)
 		return ipc_reply(is, m, r, NULL, 0, NULL, 0);
 	r = ipc_reply(is, m, 0, &si, sizeof si, fds, nfds);
-	close(fds[0]); /* the memfd stays with cis (IPC_ATTACH) */
-	if (r < 0) /* the program is not reading its replies */
+	if (r < 0) { /* the program is not reading its replies */
 		ipc_sock_free(cis);
-	return r;
+		return r;
+	}
+	cis->taken_at = now; /* the requester has it: its channel is due */
+	return 0;
 }
 
 /* Push established connections down listener `is`'s channel (shim/ipc.h,
@@ -716,20 +770,20 @@ static void ipc_push_accepts(struct ipc_sock *is, uint64_t now)
 		uint32_t waiting = is->pushed - SHM_LOAD(is->shm->acc_taken);
 		struct ipc_sock *cis;
 		struct ipc_sockinfo si;
-		int fds[2], nfds;
+		int fds[1], nfds;
 
 		if (waiting >= IPC_PUSH_MAX)
 			break;
-		if (ipc_accept_one(is, SHM_LOAD(is->shm->acc_pid), SHM_LOAD(is->shm->acc_flags) & 1,
-				   now, &si, &cis, fds, &nfds) < 0)
+		if (ipc_accept_one(is, SHM_LOAD(is->shm->acc_pid), now, &si, &cis, fds, &nfds) < 0)
 			break;
 		int r = ipc_send(is->src.fd, IPC_PUSH, 0, 0, 0, &si, sizeof si, fds, nfds);
-		close(fds[0]);
 		if (r < 0) {
 			ipc_state->push_failed++;
-			ipc_sock_free(cis); /* its connection is reset */
+			ipc_sock_abort(cis);
 			break;
 		}
+		cis->pushed_rec = true;
+		cis->push_seq = is->pushed;
 		SHM_STORE(is->shm->acc_pushed, ++is->pushed);
 		is->push_round = ipc_state->flush_round;
 		ipc_state->pushes++;
@@ -1030,4 +1084,83 @@ static void ipc_sock_on_chan(struct loop_source *src, uint32_t events, uint64_t 
 	}
 	if ((events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) && !(events & EPOLLIN))
 		ipc_sock_hangup(is);
+}
+
+/* ---- channels of accepted connections (shim/ipc.h) ------------------------- */
+
+void ipc_sock_chan(int fd, const uint8_t *msg, size_t len, uint64_t now)
+{
+	struct ipc *ip = ipc_state;
+	struct ipc_msg h;
+	struct ipc_chan ch;
+	struct ipc_sock *is = NULL;
+
+	if (len == sizeof h + sizeof ch) {
+		memcpy(&h, msg, sizeof h);
+		memcpy(&ch, msg + sizeof h, sizeof ch);
+		if (h.magic == IPC_MAGIC && h.type == IPC_CHAN && h.flags == 0 &&
+		    h.len == sizeof ch && ch.token != 0)
+			LIST_FOREACH(is, &ip->awaitq, await_link)
+				if (is->id == ch.sock_id && is->chan_token == ch.token)
+					break;
+	}
+	if (!is) {
+		/* Unknown, used already, reset meanwhile, or a guess: the
+		 * program's socket reads end-of-file. */
+		ip->chan_refused++;
+		ip->bad_msgs++;
+		log_verbose("ipc: a channel for no waiting connection: closed");
+		close(fd);
+		return;
+	}
+	LIST_REMOVE(is, await_link);
+	ip->nawait--;
+	is->chan_token = 0;
+	is->parent = NULL;
+	is->src.fd = fd;
+	if (loop_add(&ip->ud->loop, &is->src, EPOLLIN | EPOLLRDHUP) < 0) {
+		is->src.fd = -1;
+		close(fd);
+		ipc_sock_abort(is);
+		return;
+	}
+	ip->chan_bound++;
+	/* What happened meanwhile: a wake-up the program asked for before
+	 * its channel was ours goes out now. */
+	(void)ipc_sock_update(is, now);
+}
+
+uint64_t ipc_next_deadline(void)
+{
+	return ipc_state && ipc_state->nawait ? ipc_state->await_check : US_TIME_NEVER;
+}
+
+void ipc_expire(uint64_t now)
+{
+	struct ipc *ip = ipc_state;
+	struct ipc_sock *is, *next;
+
+	if (!ip || !ip->nawait || now < ip->await_check)
+		return;
+	ip->await_check = now + 1000000u;
+	for (is = LIST_FIRST(&ip->awaitq); is; is = next) {
+		next = LIST_NEXT(is, await_link);
+		if (!is->taken_at) {
+			/* Records leave the channel in order: once acc_taken
+			 * counts past this one, some process has it.  (A
+			 * listener that lies only hastens its own resets.) */
+			struct ipc_sock *l = is->parent;
+
+			if (is->pushed_rec && l && l->shm &&
+			    (int32_t)(SHM_LOAD(l->shm->acc_taken) - is->push_seq) > 0)
+				is->taken_at = now;
+			continue;
+		}
+		if (now - is->taken_at < IPC_CHAN_WAIT_S * 1000000ull)
+			continue;
+		ip->chan_orphaned++;
+		log_verbose("ipc: socket %u of pid %ld: its channel never came; reset", is->id,
+			    (long)is->sess->pid);
+		ipc_sock_abort(is); /* unlinks only is */
+	}
 }

@@ -1,6 +1,8 @@
 /* ipc_sock.h - one ustack socket served to a program: the stack socket, the
- * daemon's end of the socket channel (a SEQPACKET socketpair) and the shared
- * memfd (header + rx ring + tx ring, the TCP buffers themselves). */
+ * daemon's end of the socket channel (a SEQPACKET socketpair, or for an
+ * accepted connection a connection the program made to the control socket)
+ * and the shared memfd (header + rx ring + tx ring, the TCP buffers
+ * themselves). */
 #ifndef UD_IPC_SOCK_H
 #define UD_IPC_SOCK_H
 
@@ -74,14 +76,26 @@ struct ipc_sock {
 	bool busy;    /* inside a request: notifications wait */
 	bool dirty;   /* a notification waited */
 	bool bad;     /* impossible index seen during a request */
+	/* An accepted connection whose channel has not come yet (shim/ipc.h,
+	 * "Channels of accepted connections"): src.fd is -1, chan_token is
+	 * not 0, and it is in ipc.awaitq. */
+	uint64_t chan_token;
+	LIST_ENTRY(ipc_sock) await_link;
+	struct ipc_sock *parent; /* the listener it came from */
+	uint32_t push_seq;       /* its IPC_PUSH record's number (acc_pushed before it) */
+	bool pushed_rec;         /* sent as IPC_PUSH (else an IPC_ACCEPT reply) */
+	uint64_t taken_at;       /* when its record was seen taken (0: not yet) */
 };
 
 /* Create a socket for session ss: a new stack socket (so == NULL) of the
- * given type, or an accepted one (rings of its current sizes; memory from `pool` when it has some
- * of those sizes, and it returns there when the socket is freed).  On success
- * *prog_fd and *memfd are the program's ends (the caller sends and closes
- * them; the memfd stays open here too, for IPC_ATTACH).  On failure an
- * accepted `so` is closed. */
+ * given type, or an accepted one (rings of its current sizes; memory from
+ * `pool` when it has some of those sizes, and it returns there when the
+ * socket is freed).  On success *memfd is the program's memory (the caller
+ * sends it; it stays open here too, for IPC_ATTACH) and, when prog_fd is
+ * not NULL, *prog_fd the program's end of a new socketpair (the caller
+ * sends and closes it); with prog_fd NULL the channel comes later
+ * (IPC_CHAN, the socket's chan_token).  On failure an accepted `so` is
+ * closed. */
 int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so,
 		 struct ipc_pool *pool, bool nonblock, struct ipc_sock **out, int *prog_fd,
 		 int *memfd);
@@ -90,5 +104,13 @@ int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so
 void ipc_flush_wakes(void);
 /* Close the stack socket and free everything (daemon shutdown). */
 void ipc_sock_destroy(struct ipc_sock *is);
+/* IPC_CHAN, the first record `msg` of control connection fd (shim/ipc.h,
+ * "Channels of accepted connections"): the fd becomes that socket's
+ * channel, or is closed (unknown socket or token).  Takes the fd. */
+void ipc_sock_chan(int fd, const uint8_t *msg, size_t len, uint64_t now);
+/* Connections whose channel is overdue are reset: when to look next
+ * (US_TIME_NEVER: none waits), and the look. */
+uint64_t ipc_next_deadline(void);
+void ipc_expire(uint64_t now);
 
 #endif

@@ -204,9 +204,12 @@ static uint64_t loop_deadline(struct loop *l)
 	uint64_t a = us_next_deadline(l->ud->stack);
 	uint64_t b = ctl_next_deadline(&l->ud->ctl);
 	uint64_t c = fault_next_due(fault_injector); /* --fault delay= */
+	uint64_t d = ipc_next_deadline(); /* overdue channels */
 
 	if (c < b)
 		b = c;
+	if (d < b)
+		b = d;
 	return a < b ? a : b;
 }
 
@@ -276,6 +279,7 @@ int loop_run(struct loop *l)
 		if (us_next_deadline(ud->stack) <= now)
 			us_poll(ud->stack, now);
 		ctl_expire(&ud->ctl, now);
+		ipc_expire(now);
 		ipc_flush_wakes(); /* before we sleep */
 	}
 	return l->error;

@@ -8,13 +8,16 @@
  *     /run/ustack/ustackd.sock), opened lazily at the first socket() call
  *     (and again in a child after fork).  It starts with IPC_HELLO; it
  *     carries IPC_SOCKET requests.  The daemon checks SO_PEERCRED.
- *  2. One socket channel per ustack socket: the program's end of a
- *     SOCK_SEQPACKET socketpair whose other end ustackd holds.  That end IS
- *     the program's socket file descriptor (a real kernel fd: dup, fork,
- *     exec, FD_SETSIZE, SCM_RIGHTS all behave).  When the last copy is
- *     closed (or the program dies), ustackd sees the hang-up and closes or
- *     resets the connection.  Per-socket requests (bind, connect, ...) go
- *     over it; ustackd sends wake-ups on it.
+ *  2. One socket channel per ustack socket: a SOCK_SEQPACKET connection
+ *     whose other end ustackd holds.  The program's end IS the program's
+ *     socket file descriptor (a real kernel fd: dup, fork, exec,
+ *     FD_SETSIZE, SCM_RIGHTS all behave).  When the last copy is closed
+ *     (or the program dies), ustackd sees the hang-up and closes or resets
+ *     the connection.  Per-socket requests (bind, connect, ...) go over
+ *     it; ustackd sends wake-ups on it.  A socket() gets the program's end
+ *     of a socketpair with the IPC_SOCKET reply; an accepted connection's
+ *     channel is made by the program itself (see "Channels of accepted
+ *     connections").
  *  3. Shared memory per socket: a memfd (sealed F_SEAL_SHRINK|F_SEAL_GROW)
  *     passed with the socket fd, mapped by both sides:
  *       [0, 4096)                     struct ipc_shm (indices, readiness)
@@ -29,8 +32,9 @@
  *
  * Messages: every message on channels 1 and 2 is one SEQPACKET record:
  * struct ipc_msg followed by `len` payload bytes (len <= IPC_MAX_PAYLOAD).
- * File descriptors travel as SCM_RIGHTS with IPC_SOCKET, IPC_ACCEPT and
- * IPC_ATTACH replies only.  A request's reply has the same type with IPC_F_REPLY set,
+ * File descriptors travel as SCM_RIGHTS with IPC_SOCKET, IPC_ACCEPT,
+ * IPC_ATTACH and IPC_MEMFD replies and IPC_PUSH records only; of those,
+ * only IPC_SOCKET carries an AF_UNIX socket.  A request's reply has the same type with IPC_F_REPLY set,
  * the same seq, and `status` = 0 / positive value or a negative errno.
  *
  * Stream data path (no message per write):
@@ -79,9 +83,7 @@
  * an IPC_ACCEPT request still takes them.  A process that meets an
  * IPC_PUSH while reading the channel for something else keeps it for its
  * next accept(); a child after fork does not inherit what its parent kept.
- * The program leaves hints in the header: acc_flags (SOCK_NONBLOCK of its
- * last accept4, so the pair is made non-blocking) and acc_pid (whose shim
- * is likely to take the next one: IPC_SI_CACHED when its pid kept that
+ * The program leaves a hint in the header: acc_pid (whose shim is likely to take the next one: IPC_SI_CACHED when its pid kept that
  * memory mapped).  A listener that lies in acc_taken only overfills its
  * own channel: a push that cannot be queued resets that connection.
  * Shared rings with several users: one socket may be used by several
@@ -112,6 +114,26 @@
  * the rings as for a new socket.  Any other fd is remembered as "not
  * ours" until the shim sees that number closed or reused (close, dup2,
  * dup3, close_range, fds received with SCM_RIGHTS).
+ * Channels of accepted connections: an AF_UNIX socket in flight (sent
+ * with SCM_RIGHTS, not yet received) makes the kernel queue its AF_UNIX
+ * garbage collector on every release of any AF_UNIX socket, system-wide
+ * (net/unix/af_unix.c unix_release_sock while unix_tot_inflight != 0,
+ * Linux 6.18): with connections pushed ahead of accept() there nearly
+ * always is one, and nginx with short connections paid 1.2 kworker
+ * wake-ups per connection, 1.5 context switches, for nothing.  So IPC_PUSH
+ * and the IPC_ACCEPT reply carry no channel: they carry `chan_token`, a
+ * random 64-bit secret, and the program makes the channel itself as soon
+ * as it takes the record -- a new SOCK_SEQPACKET connection to the control
+ * socket whose first record is IPC_CHAN (ipc_chan: sock_id and token; no
+ * reply).  ustackd binds that connection to the socket and forgets the
+ * token (a second IPC_CHAN with it is refused: the connection is closed).
+ * Until then the connection lives in the stack and its rings fill as
+ * usual; requests and doorbells the program sends right after IPC_CHAN
+ * queue behind it.  A record a process took (acc_taken counts past it)
+ * whose channel does not arrive within IPC_CHAN_WAIT_S (the process died
+ * in between) is reset and counted (ipc_chan_orphaned), and connections
+ * still waiting when their listener closes are reset, as Linux resets
+ * its accept queue (RFC 793 abort).
  * Pooled shared memory: creating, sealing, mapping and unmapping a memfd
  * (and faulting in its fresh pages) on both sides cost a short connection
  * more than the rest of its life (nginx with Connection: close).  So the
@@ -154,10 +176,11 @@
 #include <stdint.h>
 
 #define IPC_MAGIC 0x4b545355u /* "USTK" little-endian */
-#define IPC_VERSION 5
+#define IPC_VERSION 6
 #define IPC_MAX_PAYLOAD 65600u /* a UDP datagram and its header */
 #define IPC_SHM_HDR 4096u
 #define IPC_PUSH_MAX 16u /* IPC_PUSH records waiting in a listener's channel */
+#define IPC_CHAN_WAIT_S 5u /* seconds a taken record's channel may take */
 #define IPC_RING_MIN 4096u
 #define IPC_RING_MAX (16u << 20)
 
@@ -165,11 +188,15 @@ enum ipc_type {
 	/* control connection */
 	IPC_HELLO = 1,     /* req: ipc_hello; rep: ipc_hello */
 	IPC_SOCKET = 2,    /* req: ipc_socket; rep: ipc_sockinfo + SCM_RIGHTS(fd, memfd) */
+	IPC_CHAN = 3,      /* the first record of a new connection to the
+			    * control socket that becomes the channel of an
+			    * accepted connection: ipc_chan; no reply */
 	/* socket channel, program -> ustackd */
 	IPC_BIND = 10,     /* req: ipc_addr */
 	IPC_LISTEN = 11,   /* req: ipc_int (backlog) */
 	IPC_CONNECT = 12,  /* req: ipc_addr; rep status 0 or -EINPROGRESS */
-	IPC_ACCEPT = 13,   /* req: -; rep: ipc_sockinfo (peer) + SCM_RIGHTS(fd, memfd) */
+	IPC_ACCEPT = 13,   /* req: -; rep: ipc_sockinfo (peer, chan_token) +
+			    * SCM_RIGHTS(memfd) unless IPC_SI_CACHED */
 	IPC_SHUTDOWN = 14, /* req: ipc_int (SHUT_*) */
 	IPC_SETOPT = 15,   /* req: ipc_opt */
 	IPC_GETOPT = 16,   /* req: ipc_opt (val ignored); rep: ipc_opt */
@@ -188,8 +215,8 @@ enum ipc_type {
 	/* socket channel, ustackd -> program */
 	IPC_WAKE = 40,     /* no reply: events & want became non-zero */
 	IPC_PUSH = 41,     /* on a listener's channel: a connection accepted
-			    * ahead of accept(): ipc_sockinfo + SCM_RIGHTS(fd
-			    * [, memfd]) as in an IPC_ACCEPT reply (see
+			    * ahead of accept(): ipc_sockinfo [+ SCM_RIGHTS(
+			    * memfd)] as in an IPC_ACCEPT reply (see
 			    * "Connections pushed to the listener") */
 };
 
@@ -208,10 +235,11 @@ enum ipc_type {
  * `status` carries the cork_gen the program had seen, so that a cork set
  * again after it (a newer generation) still applies from its own index.
  * nginx corks every response: one message less per connection. */
-/* IPC_ACCEPT and IPC_SOCKET requests: the program wants the new socket
- * non-blocking.  ustackd then makes the socketpair with SOCK_NONBLOCK (both
- * ends: ustackd's end needs it anyway) and says so with IPC_SI_NONBLOCK,
- * which saves an fcntl on each side of every accepted connection. */
+/* IPC_SOCKET requests: the program wants the new socket non-blocking.
+ * ustackd then makes the socketpair with SOCK_NONBLOCK (both ends:
+ * ustackd's end needs it anyway) and says so with IPC_SI_NONBLOCK, which
+ * saves an fcntl on each side.  (The channel of an accepted connection is
+ * the program's own making: it opens it as it likes.) */
 #define IPC_F_NONBLOCK 0x4u
 
 struct ipc_msg {
@@ -260,6 +288,14 @@ struct ipc_sockinfo {
 			    * memfd ustackd creates (an inode number alone may
 			    * come back after 2^32 memfds) */
 	uint64_t shm_ino;  /* IPC_SI_POOLED: the memfd's inode number */
+	uint64_t chan_token; /* IPC_ACCEPT, IPC_PUSH: for IPC_CHAN (see
+			      * "Channels of accepted connections") */
+};
+
+struct ipc_chan {
+	uint32_t sock_id;  /* ipc_sockinfo.sock_id */
+	uint32_t reserved;
+	uint64_t token;    /* ipc_sockinfo.chan_token */
 };
 
 /* IPC_ATTACH reply: the socket as a new process image must see it. */
@@ -274,7 +310,8 @@ struct ipc_attach {
 	uint32_t reserved;
 };
 
-_Static_assert(sizeof(struct ipc_sockinfo) == 40, "ipc_sockinfo has no hidden padding");
+_Static_assert(sizeof(struct ipc_sockinfo) == 48, "ipc_sockinfo has no hidden padding");
+_Static_assert(sizeof(struct ipc_chan) == 16, "ipc_chan has no hidden padding");
 
 struct ipc_int {
 	int32_t val;
@@ -329,8 +366,9 @@ struct ipc_shm {
 				* read by ustackd when it hands the memory out
 				* again, a hint only (a miss costs IPC_MEMFD) */
 	uint32_t acc_taken;    /* listener: IPC_PUSH records taken off the channel */
-	uint32_t acc_flags;    /* listener hint: 1 = the last accept wanted
-				* SOCK_NONBLOCK */
+	uint32_t acc_flags;    /* listener, program-only: 1 = the last accept
+				* wanted SOCK_NONBLOCK (the next channel is
+				* opened so) */
 	uint32_t acc_pid;      /* listener hint: the last process that accepted */
 	uint32_t cork_at;      /* TCP_CORK set without a message: from this tx
 				* index on, output is corked (stored first) */

@@ -172,6 +172,12 @@ int shim_ipc_fetch_memfd(int fd);
 /* The first two fds of a received record's SCM_RIGHTS into got[] (the
  * rest are closed); their number. */
 int shim_cmsg_fds(struct msghdr *mh, int got[2]);
+/* The channel of an accepted connection (ipc.h): the new fd or -errno. */
+int shim_chan_open(const struct ipc_sockinfo *si, bool nonblock);
+/* Note $USTACK_SOCKET from the constructor's envp (NULL: getenv). */
+void shim_ipc_init(char **envp);
+/* Is this (getpeername) address ustackd's control socket? */
+bool shim_ipc_is_ctl_path(const struct sockaddr_un *sa, socklen_t len);
 /* shim_accq.c: connections taken off a listener's channel ahead of
  * accept().  take: the IPC_PUSH at the head of fd (1 kept, 0 unusable,
  * -errno); pop: the oldest kept for l (fds[1] -1 with IPC_SI_CACHED). */

@@ -31,10 +31,12 @@ static void shim_accq_close(struct shim_accq_ent *e)
 }
 
 /* The IPC_PUSH record at the head of listener l's channel `fd` (the
- * caller peeked it under the channel lock), taken and kept.  l is NULL
- * while the channel is being adopted (IPC_ATTACH): kept for it, counted
- * when shim_accq_adopt names the object.  1 kept, 0 not a usable push
- * (its fds closed), or -errno of the channel. */
+ * caller peeked it under the channel lock), taken and kept, its channel
+ * made at once (ipc.h, "Channels of accepted connections": ustackd resets
+ * a connection whose taken record brings no channel).  l is NULL while
+ * the channel is being adopted (IPC_ATTACH): kept for it, counted when
+ * shim_accq_adopt names the object.  1 kept, 0 not a usable push (its
+ * fds closed), or -errno of the channel. */
 int shim_accq_take(int fd, struct shim_sock *l)
 {
 	struct ipc_msg h;
@@ -65,16 +67,22 @@ int shim_accq_take(int fd, struct shim_sock *l)
 	}
 	bool cached = (size_t)r == sizeof h + sizeof si && (si.flags & IPC_SI_CACHED);
 	struct shim_accq_ent *e = NULL;
+	int chan = -1;
 	if ((size_t)r == sizeof h + sizeof si && push && (l || fd >= 0) &&
-	    h.len == sizeof si && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && got[0] >= 0 &&
-	    (got[1] < 0) == cached)
-		e = malloc(sizeof *e);
-	if (!e) {
+	    h.len == sizeof si && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && got[1] < 0 &&
+	    (got[0] < 0) == cached && (e = malloc(sizeof *e)) != NULL) {
+		/* Opened as the listener's last accept wanted it. */
+		bool nb = l && __atomic_load_n(&l->shm->acc_flags, __ATOMIC_RELAXED) & 1;
+		chan = shim_chan_open(&si, nb);
+		si.flags = (si.flags & ~IPC_SI_NONBLOCK) | (nb ? IPC_SI_NONBLOCK : 0);
+	}
+	if (chan < 0) {
+		free(e);
 		for (int i = 0; i < n; i++)
 			shim_real.close(got[i]);
 		return 0;
 	}
-	*e = (struct shim_accq_ent){ NULL, l, fd, si, got[0], got[1] };
+	*e = (struct shim_accq_ent){ NULL, l, fd, si, chan, got[0] };
 	pthread_mutex_lock(&shim_accq_lock);
 	*shim_accq_tail = e;
 	shim_accq_tail = &e->next;

@@ -5,12 +5,14 @@
  * (IPC_ATTACH, see ipc.h).  Nothing is ever written to an fd before it is
  * proven to be a socket channel of our ustackd:
  *   1. SO_DOMAIN = AF_UNIX and SO_TYPE = SOCK_SEQPACKET (socket(7));
- *   2. its peer is unnamed, i.e. the other end of a socketpair (getpeername
- *      on a connected AF_UNIX socket returns the peer's bound address, and
- *      a connection to ustackd's control socket has one; unix(7));
- *   3. SO_PEERCRED of a socketpair end names the process that created the
- *      pair (unix(7)), and it must be ustackd (pid and uid as seen on the
- *      control connection).
+ *   2. its peer is unnamed, i.e. the other end of a socketpair (a
+ *      socket() channel), or is ustackd's control socket (the channel of an
+ *      accepted connection, ipc.h; getpeername on a connected AF_UNIX
+ *      socket returns the peer's bound address, unix(7));
+ *   3. SO_PEERCRED names the process that created the pair, or that
+ *      listened on the control socket (unix(7)), and it must be ustackd
+ *      (pid and uid as seen on the control connection).
+ * The process's own control connection is never a candidate.
  * Every other fd is remembered as a kernel fd, so an ordinary file or pipe
  * costs one getsockopt per fd number, not one per call. */
 #include <fcntl.h>
@@ -43,7 +45,7 @@ static int shim_adopt_candidate(int fd, struct ucred *uc)
 	socklen_t sl = sizeof sa;
 	memset(&sa, 0, sizeof sa);
 	if (shim_real.getpeername(fd, (struct sockaddr *)&sa, &sl) < 0 ||
-	    sl != sizeof(sa_family_t))
+	    (sl != sizeof(sa_family_t) && !shim_ipc_is_ctl_path(&sa, sl)) || shim_ipc_is_ctl(fd))
 		return 0;
 	l = sizeof *uc;
 	if (shim_real.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, uc, &l) < 0 || l != sizeof *uc)

@@ -228,9 +228,12 @@ bool shim_in_vfork_child(void)
 	return true;
 }
 
-__attribute__((constructor)) static void shim_init(void)
+/* glibc passes constructors argc, argv and envp. */
+__attribute__((constructor)) static void shim_init(int argc, char **argv, char **envp)
 {
+	(void)argc, (void)argv;
 	shim_resolve();
 	shim_self_pid();
+	shim_ipc_init(envp);
 	pthread_atfork(NULL, NULL, shim_after_fork_child);
 }

@@ -5,6 +5,7 @@
  * ustackd is checked too: sizes, lengths, indices. */
 #include <fcntl.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,11 +51,43 @@ void shim_ipc_fd_closed(int fd)
 					    __ATOMIC_ACQUIRE);
 }
 
+/* $USTACK_SOCKET as the program started (read in the constructor): a
+ * program may clear its environment before it forks workers that accept
+ * (nginx does), and they need the path for every accepted connection. */
+static char shim_sock_path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+
+void shim_ipc_init(char **envp)
+{
+	static const char key[] = "USTACK_SOCKET=";
+	const char *p = NULL;
+
+	/* The constructor runs before libc's own (-z initfirst): environ may
+	 * not be set yet, the loader's envp is. */
+	if (!envp)
+		p = getenv("USTACK_SOCKET");
+	for (; envp && *envp; envp++)
+		if (strncmp(*envp, key, sizeof key - 1) == 0)
+			p = *envp + sizeof key - 1;
+	if (!p || !*p)
+		p = SHIM_DEFAULT_SOCKET;
+	/* Too long a path stays too long (ENAMETOOLONG at connect). */
+	snprintf(shim_sock_path, sizeof shim_sock_path, "%s", p);
+}
+
 static const char *shim_socket_path(void)
 {
-	const char *p = getenv("USTACK_SOCKET");
+	if (!shim_sock_path[0]) /* a call before the constructor */
+		shim_ipc_init(NULL);
+	return shim_sock_path;
+}
 
-	return p && *p ? p : SHIM_DEFAULT_SOCKET;
+bool shim_ipc_is_ctl_path(const struct sockaddr_un *sa, socklen_t len)
+{
+	const char *path = shim_socket_path();
+	size_t n = strlen(path);
+
+	return len > offsetof(struct sockaddr_un, sun_path) + n && n < sizeof sa->sun_path &&
+	       memcmp(sa->sun_path, path, n) == 0 && sa->sun_path[n] == '\0';
 }
 
 /* Send a record (status: 0 in a request, but see TCP_CORK in ipc.h) on a
@@ -330,6 +363,50 @@ static int shim_ctl_get(void)
 	}
 	shim_ctl_pid = me;
 	__atomic_store_n(&shim_ctl_fd, fd, __ATOMIC_RELEASE);
+	return fd;
+}
+
+/* The channel of an accepted connection (ipc.h, "Channels of accepted
+ * connections"): a new connection to the control socket whose first
+ * record names the socket and carries its token.  Close-on-exec (accept
+ * clears it when asked), non-blocking if asked.  The fd or -errno. */
+int shim_chan_open(const struct ipc_sockinfo *si, bool nonblock)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *path = shim_socket_path();
+	int fd, r, tries = 0;
+
+	if (strlen(path) >= sizeof sa.sun_path)
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = shim_real.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	/* Non-blocking: a full backlog answers EAGAIN at once (ustackd
+	 * drains it every round); give it a moment, a bounded number of
+	 * times, rather than block where accept() must not. */
+	while ((r = shim_real.connect(fd, (struct sockaddr *)&sa, sizeof sa)) < 0 &&
+	       (errno == EINTR || (errno == EAGAIN && ++tries <= 2000))) {
+		if (errno == EAGAIN) {
+			struct timespec ts = { 0, 1000000 }; /* 1 ms */
+			nanosleep(&ts, NULL);
+		}
+	}
+	if (r < 0) {
+		r = errno == ECONNREFUSED || errno == ENOENT || errno == EAGAIN ? -ECONNABORTED
+										: -errno;
+		shim_real.close(fd);
+		return r;
+	}
+	struct ipc_chan ch = { .sock_id = si->sock_id, .token = si->chan_token };
+	struct iovec rq = { &ch, sizeof ch };
+	r = shim_send_rec(fd, IPC_CHAN, 0, &rq, 1);
+	if (r == 0 && !nonblock && shim_real.fcntl(fd, F_SETFL, O_RDWR) < 0)
+		r = -errno;
+	if (r < 0) {
+		shim_real.close(fd);
+		return r == -ECONNRESET ? -ECONNABORTED : r;
+	}
 	return fd;
 }
 

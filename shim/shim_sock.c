@@ -158,9 +158,23 @@ static int shim_accept_in(int fd, struct shim_sock *s, struct sockaddr *sa, sock
 		} else if (!(shim_ready(s) & (POLLIN | POLLERR | POLLHUP))) {
 			r = -EAGAIN;
 		} else {
-			r = shim_req_flags(fd, s, IPC_ACCEPT, flags & SOCK_NONBLOCK ? IPC_F_NONBLOCK : 0,
-					   NULL, 0, &rp, 1, &got, fds);
-			if (r == -EAGAIN && shim_accq_pop(s, &si, fds)) {
+			r = shim_req_flags(fd, s, IPC_ACCEPT, 0, NULL, 0, &rp, 1, &got, fds);
+			if (r == 0) {
+				/* The reply brings [memfd] and the token: make
+				 * the channel (ipc.h). */
+				int chan = -EPROTO;
+				if (got == sizeof si && fds[1] < 0)
+					chan = shim_chan_open(&si, flags & SOCK_NONBLOCK);
+				si.flags = (si.flags & ~IPC_SI_NONBLOCK) |
+					   (flags & SOCK_NONBLOCK ? IPC_SI_NONBLOCK : 0);
+				fds[1] = fds[0];
+				fds[0] = chan;
+				if (chan < 0) {
+					if (fds[1] >= 0)
+						shim_real.close(fds[1]);
+					return chan;
+				}
+			} else if (r == -EAGAIN && shim_accq_pop(s, &si, fds)) {
 				r = 0; /* one was pushed while we asked */
 				got = sizeof si;
 			}

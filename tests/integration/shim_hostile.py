@@ -18,14 +18,17 @@ import struct
 import sys
 
 MAGIC = 0x4B545355
-VERSION = 5
+VERSION = 6
 HDR = struct.Struct('<IHHIiII')  # magic type flags seq status len owner
-IPC_HELLO, IPC_SOCKET, IPC_SETOPT, IPC_GETNAME = 1, 2, 15, 17
+IPC_HELLO, IPC_SOCKET, IPC_CHAN, IPC_SETOPT, IPC_GETNAME = 1, 2, 3, 15, 17
 IPC_BIND, IPC_LISTEN, IPC_MEMFD, IPC_PUSH = 10, 11, 23, 41
 F_REPLY, F_NOREPLY = 0x1, 0x2
-SI = struct.Struct('<IIIIIHHIIQ')  # ipc_sockinfo (shim/ipc.h)
+SI = struct.Struct('<IIIIIHHIIQQ')  # ipc_sockinfo (shim/ipc.h)
+CHAN = struct.Struct('<IIQ')  # ipc_chan: sock_id, reserved, token
 SI_POOLED, SI_CACHED = 0x1, 0x4
-SHM_CACHED_BY, SHM_ACC_PID = 88, 100  # offsetof(struct ipc_shm, ...)
+SHM_WANT, SHM_CACHED_BY, SHM_ACC_TAKEN, SHM_ACC_PID = 72, 88, 92, 100  # offsetof(struct ipc_shm, ...)
+US_EV_IN = 0x1
+IPC_WAKE = 40
 PORT = 7501
 US_SO_RCVBUF = 0
 
@@ -81,7 +84,7 @@ def expect_dropped(chan, what):
 
 def accept(lis):
     """The next connection ustackd pushes down the listener's channel
-    (IPC_PUSH, shim/ipc.h): (sockinfo fields, fds)."""
+    (IPC_PUSH, shim/ipc.h): (sockinfo fields, fds: the memfd or none)."""
     while True:
         r, _, _ = select.select([lis], [], [], 5)
         if not r:
@@ -94,6 +97,103 @@ def accept(lis):
             return SI.unpack_from(data, HDR.size), fds
         for f in fds:
             os.close(f)
+
+
+def chan_open(si, token=None, ctl_path=None):
+    """The channel of an accepted connection: a new connection to the
+    control socket whose first record is IPC_CHAN (shim/ipc.h)."""
+    chan = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    chan.connect(ctl_path or sys.argv[1])
+    chan.send(rec(IPC_CHAN, CHAN.pack(si[0], 0, si[10] if token is None else token)))
+    return chan
+
+
+def listener(ctl, stack_ip, port):
+    lis, lmem = new_socket(ctl, keep_memfd=True)
+    ip = struct.unpack('!I', socket.inet_aton(stack_ip))[0]
+    lis.send(rec(IPC_BIND, struct.pack('<IHH', ip, port, 0)))
+    if reply(lis, IPC_BIND)[0] != 0:
+        sys.exit('FAIL: IPC_BIND of the listener')
+    lis.send(rec(IPC_LISTEN, struct.pack('<iI', 8, 0)))
+    if reply(lis, IPC_LISTEN)[0] != 0:
+        sys.exit('FAIL: IPC_LISTEN')
+    return lis, lmem
+
+
+def expect_reset(k, what, within):
+    k.settimeout(within)
+    try:
+        data = k.recv(100)
+    except ConnectionResetError:
+        return
+    except socket.timeout:
+        sys.exit(f'FAIL: {what}: no reset within {within} s')
+    sys.exit(f'FAIL: {what}: got {data!r} instead of a reset')
+
+
+def chan_cases(ctl, stack_ip):
+    """IPC_CHAN: a wrong token and a token used twice are refused (the
+    connection is closed); the right one serves the socket; a record taken
+    whose channel never comes is reset after IPC_CHAN_WAIT_S; connections
+    still waiting when the listener closes are reset at once."""
+    lis, lmem = listener(ctl, stack_ip, PORT + 2)
+    k = socket.create_connection((stack_ip, PORT + 2), timeout=5)
+    si, fds = accept(lis)
+    for f in fds:
+        os.close(f)
+    bad = chan_open(si, token=si[10] ^ 1)
+    expect_dropped(bad, 'IPC_CHAN with a wrong token')
+    chan = chan_open(si)
+    chan.send(rec(IPC_GETNAME, struct.pack('<ii', 1, 0)))
+    status, payload, _ = reply(chan, IPC_GETNAME)
+    if status != 0 or struct.unpack_from('<IH', payload)[1] != k.getsockname()[1]:
+        sys.exit(f'FAIL: GETNAME(peer) on an IPC_CHAN channel: status {status}')
+    again = chan_open(si)
+    expect_dropped(again, 'IPC_CHAN with a token used already')
+    chan.close()
+    k.close()
+    print('IPC_CHAN: a wrong token and a used one refused, the right one serves the connection')
+    # A reader waits for data (want IN) that arrives before its channel:
+    # the wake-up must come with the channel, not be spent without one.
+    k = socket.create_connection((stack_ip, PORT + 2), timeout=5)
+    si, fds = accept(lis)
+    if len(fds) != 1:
+        sys.exit(f'FAIL: accept for the early-data case: {len(fds)} fds')
+    with mmap.mmap(fds[0], 4096) as mm:
+        struct.pack_into('<I', mm, SHM_WANT, US_EV_IN)
+        k.sendall(b'early')
+        select.select([], [], [], 0.3)  # ustackd takes the data in
+        chan = chan_open(si)
+        r, _, _ = select.select([chan], [], [], 3)
+        if not r:
+            sys.exit('FAIL: data that came before the channel: no IPC_WAKE when the channel came')
+        _magic, t, _f, _seq, _st, _n, _owner = HDR.unpack_from(chan.recv(65600))
+        if t != IPC_WAKE:
+            sys.exit(f'FAIL: data that came before the channel: record type {t}, not IPC_WAKE')
+    os.close(fds[0])
+    chan.close()
+    k.close()
+    print('data that came before the channel: the reader was woken when the channel came')
+    # Taken (acc_taken counts past it) but never given a channel: reset.
+    k = socket.create_connection((stack_ip, PORT + 2), timeout=5)
+    si, fds = accept(lis)
+    for f in fds:
+        os.close(f)
+    with mmap.mmap(lmem, 4096) as mm:
+        # The three records we took off this listener so far (what the
+        # shim counts in acc_taken; acc_pushed may not be stored yet).
+        struct.pack_into('<I', mm, SHM_ACC_TAKEN, 3)
+    expect_reset(k, 'a taken connection whose channel never came', 15)
+    k.close()
+    print('a taken connection whose channel never came: reset')
+    # Pushed, never taken, and the listener closes: reset at once.
+    k = socket.create_connection((stack_ip, PORT + 2), timeout=5)
+    select.select([lis], [], [], 5)  # the push is in the channel
+    lis.close()
+    os.close(lmem)
+    expect_reset(k, 'a pushed connection when its listener closed', 3)
+    k.close()
+    print('a pushed connection still waiting when its listener closed: reset')
 
 
 def memfd_cases(ctl, stack_ip):
@@ -119,19 +219,20 @@ def memfd_cases(ctl, stack_ip):
     # First connection: the memfd comes; we say we keep it mapped.
     k1 = socket.create_connection((stack_ip, PORT), timeout=5)
     si, fds = accept(lis)
-    if len(fds) != 2 or si[7] & SI_CACHED or not si[7] & SI_POOLED:
+    if len(fds) != 1 or si[7] & SI_CACHED or not si[7] & SI_POOLED:
         sys.exit(f'FAIL: first accept: {len(fds)} fds, flags {si[7]:#x}')
-    with mmap.mmap(fds[1], 4096) as mm:
+    with mmap.mmap(fds[0], 4096) as mm:
         struct.pack_into('<I', mm, SHM_CACHED_BY, os.getpid())
     for f in fds:
         os.close(f)
+    chan_open(si).close()
     k1.close()
     select.select([], [], [], 0.3)  # ustackd takes the memory back to the pool
     k2 = socket.create_connection((stack_ip, PORT), timeout=5)
     si, fds = accept(lis)
-    if len(fds) != 1 or not si[7] & SI_CACHED:
-        sys.exit(f'FAIL: second accept: {len(fds)} fds, flags {si[7]:#x} (expected the channel alone)')
-    chan = socket.socket(fileno=fds[0])
+    if len(fds) != 0 or not si[7] & SI_CACHED:
+        sys.exit(f'FAIL: second accept: {len(fds)} fds, flags {si[7]:#x} (expected no memfd)')
+    chan = chan_open(si)
     chan.send(rec(IPC_MEMFD))
     status, _, mfds = reply(chan, IPC_MEMFD, 1)
     if status != 0 or len(mfds) != 1 or os.fstat(mfds[0]).st_ino != si[9]:
@@ -182,6 +283,7 @@ def main():
         sys.exit(f'FAIL: GETNAME after a no-reply TCP_NODELAY: status {status}')
     chan.close()
     memfd_cases(ctl, sys.argv[2])
+    chan_cases(ctl, sys.argv[2])
     ctl.close()
     print(f'hostile ok {len(cases)}')
 

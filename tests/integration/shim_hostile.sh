@@ -6,7 +6,9 @@
 # record drops that one socket (its channel reaches end-of-file) and is
 # counted (ipc_bad_msgs, ipc_socks_dropped); the same session's next
 # socket is still served; IPC_MEMFD is refused unless owed and served once
-# after an accept that passed no memfd; a transfer of another program under the shim
+# after an accept that passed no memfd; IPC_CHAN with a wrong or used token
+# is refused, a taken connection whose channel never comes and one left
+# when its listener closes are reset; a transfer of another program under the shim
 # running meanwhile arrives byte-exact; ustackd stays up.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh" "$@"
@@ -30,6 +32,9 @@ spid=$!
 
 b0=$(ipc_ctr bad_msgs)
 d0=$(ipc_ctr socks_dropped)
+r0=$(ipc_ctr chan_refused)
+o0=$(ipc_ctr chan_orphaned)
+u0=$(ipc_ctr chan_unaccepted)
 out=$(ns timeout 60 "$PY" "$T_DIR/shim_hostile.py" "$SOCK" "$STACK_IP" 2>&1) || fail "shim_hostile.py: $out"
 printf '%s\n' "$out" | sed 's/^/    /'
 n=$(awk '/^hostile ok/ { print $3 }' <<<"$out")
@@ -39,6 +44,13 @@ dropped=$(($(ipc_ctr socks_dropped) - d0))
 [ "$dropped" -eq "$n" ] || fail "ustackd dropped $dropped sockets for $n bad records"
 [ "$bad" -ge "$n" ] || fail "ipc_bad_msgs grew by $bad for $n bad records"
 ok "$n bad records: each dropped its socket (ipc_socks_dropped +$dropped, ipc_bad_msgs +$bad); the session was still served"
+refused=$(($(ipc_ctr chan_refused) - r0))
+orphaned=$(($(ipc_ctr chan_orphaned) - o0))
+unaccepted=$(($(ipc_ctr chan_unaccepted) - u0))
+[ "$refused" -eq 2 ] || fail "ipc_chan_refused grew by $refused for a wrong and a used token"
+[ "$orphaned" -eq 1 ] || fail "ipc_chan_orphaned grew by $orphaned for one taken record without a channel"
+[ "$unaccepted" -eq 1 ] || fail "ipc_chan_unaccepted grew by $unaccepted for one connection left when its listener closed"
+ok "IPC_CHAN: 2 channels refused, 1 orphaned connection reset, 1 left at its listener's close reset (counted)"
 
 rc=0
 wait "$spid" || rc=$?
