@@ -173,7 +173,11 @@ int shim_ipc_fetch_memfd(int fd);
  * rest are closed); their number. */
 int shim_cmsg_fds(struct msghdr *mh, int got[2]);
 /* The channel of an accepted connection (ipc.h): the new fd or -errno. */
-int shim_chan_open(const struct ipc_sockinfo *si, bool nonblock);
+int shim_chan_open(const struct ipc_sockinfo *si, int flags);
+/* ipc_sockinfo.flags bits the shim sets for itself (never on the wire):
+ * how it opened the channel of an accepted connection. */
+#define SHIM_SI_NONBLOCK IPC_SI_NONBLOCK
+#define SHIM_SI_CLOEXEC 0x40000000u
 /* Note $USTACK_SOCKET from the constructor's envp (NULL: getenv). */
 void shim_ipc_init(char **envp);
 /* Is this (getpeername) address ustackd's control socket? */

@@ -71,10 +71,14 @@ int shim_accq_take(int fd, struct shim_sock *l)
 	if ((size_t)r == sizeof h + sizeof si && push && (l || fd >= 0) &&
 	    h.len == sizeof si && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && got[1] < 0 &&
 	    (got[0] < 0) == cached && (e = malloc(sizeof *e)) != NULL) {
-		/* Opened as the listener's last accept wanted it. */
-		bool nb = l && __atomic_load_n(&l->shm->acc_flags, __ATOMIC_RELAXED) & 1;
-		chan = shim_chan_open(&si, nb);
-		si.flags = (si.flags & ~IPC_SI_NONBLOCK) | (nb ? IPC_SI_NONBLOCK : 0);
+		/* Opened as the listener's last accept wanted it
+		 * (close-on-exec unless it said otherwise). */
+		uint32_t hint = l ? __atomic_load_n(&l->shm->acc_flags, __ATOMIC_RELAXED) : 0;
+		int fl = (hint & 1 ? SOCK_NONBLOCK : 0) | (hint & 2 ? 0 : SOCK_CLOEXEC);
+		chan = shim_chan_open(&si, fl);
+		si.flags = (si.flags & ~(SHIM_SI_NONBLOCK | SHIM_SI_CLOEXEC)) |
+			   (fl & SOCK_NONBLOCK ? SHIM_SI_NONBLOCK : 0) |
+			   (fl & SOCK_CLOEXEC ? SHIM_SI_CLOEXEC : 0);
 	}
 	if (chan < 0) {
 		free(e);

@@ -368,10 +368,12 @@ static int shim_ctl_get(void)
 
 /* The channel of an accepted connection (ipc.h, "Channels of accepted
  * connections"): a new connection to the control socket whose first
- * record names the socket and carries its token.  Close-on-exec (accept
- * clears it when asked), non-blocking if asked.  The fd or -errno. */
-int shim_chan_open(const struct ipc_sockinfo *si, bool nonblock)
+ * record names the socket and carries its token.  Close-on-exec and
+ * non-blocking as `flags` (SOCK_CLOEXEC, SOCK_NONBLOCK) say.  The fd or
+ * -errno. */
+int shim_chan_open(const struct ipc_sockinfo *si, int flags)
 {
+	bool nonblock = flags & SOCK_NONBLOCK;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	const char *path = shim_socket_path();
 	int fd, r, tries = 0;
@@ -379,7 +381,8 @@ int shim_chan_open(const struct ipc_sockinfo *si, bool nonblock)
 	if (strlen(path) >= sizeof sa.sun_path)
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, path);
-	fd = shim_real.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	fd = shim_real.socket(AF_UNIX,
+			      SOCK_SEQPACKET | SOCK_NONBLOCK | (flags & SOCK_CLOEXEC), 0);
 	if (fd < 0)
 		return -errno;
 	/* Non-blocking: a full backlog answers EAGAIN at once (ustackd

@@ -138,7 +138,9 @@ static int shim_accept_in(int fd, struct shim_sock *s, struct sockaddr *sa, sock
 	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
 		return -EINVAL;
 	/* Hints for the connections ustackd pushes next (ipc.h). */
-	__atomic_store_n(&s->shm->acc_flags, flags & SOCK_NONBLOCK ? 1u : 0u, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->shm->acc_flags,
+			 (flags & SOCK_NONBLOCK ? 1u : 0u) | (flags & SOCK_CLOEXEC ? 0u : 2u),
+			 __ATOMIC_RELAXED);
 	__atomic_store_n(&s->shm->acc_pid, (uint32_t)shim_self_pid(), __ATOMIC_RELAXED);
 	for (;;) {
 		struct ipc_sockinfo si;
@@ -164,9 +166,10 @@ static int shim_accept_in(int fd, struct shim_sock *s, struct sockaddr *sa, sock
 				 * the channel (ipc.h). */
 				int chan = -EPROTO;
 				if (got == sizeof si && fds[1] < 0)
-					chan = shim_chan_open(&si, flags & SOCK_NONBLOCK);
-				si.flags = (si.flags & ~IPC_SI_NONBLOCK) |
-					   (flags & SOCK_NONBLOCK ? IPC_SI_NONBLOCK : 0);
+					chan = shim_chan_open(&si, flags);
+				si.flags = (si.flags & ~(SHIM_SI_NONBLOCK | SHIM_SI_CLOEXEC)) |
+					   (flags & SOCK_NONBLOCK ? SHIM_SI_NONBLOCK : 0) |
+					   (flags & SOCK_CLOEXEC ? SHIM_SI_CLOEXEC : 0);
 				fds[1] = fds[0];
 				fds[0] = chan;
 				if (chan < 0) {
@@ -201,11 +204,12 @@ static int shim_accept_in(int fd, struct shim_sock *s, struct sockaddr *sa, sock
 				return r;
 			}
 			c->connected = true;
-			if (!(flags & SOCK_CLOEXEC))
-				shim_real.fcntl(fds[0], F_SETFD, 0);
-			/* The pair was made for the flags asked for (or, pushed,
-			 * for the previous accept's): correct it if they differ. */
-			if (!(flags & SOCK_NONBLOCK) != !(si.flags & IPC_SI_NONBLOCK))
+			/* The channel was opened for the flags asked for (or,
+			 * pushed, for the previous accept's): correct it if they
+			 * differ. */
+			if (!(flags & SOCK_CLOEXEC) != !(si.flags & SHIM_SI_CLOEXEC))
+				shim_real.fcntl(fds[0], F_SETFD, flags & SOCK_CLOEXEC ? FD_CLOEXEC : 0);
+			if (!(flags & SOCK_NONBLOCK) != !(si.flags & SHIM_SI_NONBLOCK))
 				shim_real.fcntl(fds[0], F_SETFL,
 						O_RDWR | (flags & SOCK_NONBLOCK ? O_NONBLOCK : 0));
 			if (flags & SOCK_NONBLOCK)
