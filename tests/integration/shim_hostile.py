@@ -14,6 +14,7 @@ import mmap
 import os
 import select
 import socket
+import stat
 import struct
 import sys
 
@@ -221,6 +222,10 @@ def memfd_cases(ctl, stack_ip):
     si, fds = accept(lis)
     if len(fds) != 1 or si[7] & SI_CACHED or not si[7] & SI_POOLED:
         sys.exit(f'FAIL: first accept: {len(fds)} fds, flags {si[7]:#x}')
+    # Only the memory travels: no AF_UNIX socket in flight (shim/ipc.h,
+    # "Channels of accepted connections").
+    if not stat.S_ISREG(os.fstat(fds[0]).st_mode):
+        sys.exit('FAIL: IPC_PUSH passed something other than the memfd')
     with mmap.mmap(fds[0], 4096) as mm:
         struct.pack_into('<I', mm, SHM_CACHED_BY, os.getpid())
     for f in fds:
