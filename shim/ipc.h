@@ -376,7 +376,13 @@ struct ipc_shm {
 	uint32_t chan_lock;    /* a program-side lock word (as tx_lock): held
 				* across a peek at the channel and the receive
 				* of that record, by every process */
-	uint32_t prog_pad[3];
+	/* Socket-wide options kept by the program, as Linux keeps them in
+	 * the socket (sk_rcvtimeo, sk_sndtimeo, sk_rcvlowat): every process
+	 * sharing the socket (fork, exec, SCM_RIGHTS) sees the same.  ms;
+	 * 0 = none (SO_RCVLOWAT: 1).  ustackd never reads them. */
+	int32_t rcvtimeo_ms;
+	int32_t sndtimeo_ms;
+	int32_t rcvlowat;
 };
 
 #endif

@@ -89,9 +89,27 @@ struct shim_sock {
 	bool listening, connected, connecting, shut_rd, shut_wr, dead;
 	bool reuseport;
 	bool nospace;      /* a send found the ring full (atomic; EPOLLET OUT) */
-	int rcvtimeo_ms, sndtimeo_ms; /* -1: none */
-	int rcvlowat;      /* SO_RCVLOWAT; 0 = unset (1) */
 };
+
+/* SO_RCVTIMEO / SO_SNDTIMEO in ms, -1 for none; SO_RCVLOWAT, 0 for
+ * unset: socket-wide, in the shared header (ipc.h). */
+static inline int shim_rcvtimeo(const struct shim_sock *s)
+{
+	int v = __atomic_load_n(&s->shm->rcvtimeo_ms, __ATOMIC_RELAXED);
+	return v > 0 ? v : -1;
+}
+
+static inline int shim_sndtimeo(const struct shim_sock *s)
+{
+	int v = __atomic_load_n(&s->shm->sndtimeo_ms, __ATOMIC_RELAXED);
+	return v > 0 ? v : -1;
+}
+
+static inline int shim_rcvlowat(const struct shim_sock *s)
+{
+	int v = __atomic_load_n(&s->shm->rcvlowat, __ATOMIC_RELAXED);
+	return v > 0 ? v : 0;
+}
 
 /* The send ring's size now (ipc.h "Send auto-tuning"): loaded once per
  * use, 0 when the header holds an impossible one (the program scribbled

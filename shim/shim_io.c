@@ -106,11 +106,12 @@ static int shim_iov_skip(const struct iovec *iov, int n, size_t skip, struct iov
 ssize_t shim_stream_recv(int fd, struct shim_sock *s, const struct iovec *iov, int n, int flags)
 {
 	size_t want = shim_iov_len(iov, n), got = 0;
-	uint64_t deadline = s->rcvtimeo_ms > 0 ? shim_now_ms() + (uint64_t)s->rcvtimeo_ms : 0;
+	int timeo = shim_rcvtimeo(s);
+	uint64_t deadline = timeo > 0 ? shim_now_ms() + (uint64_t)timeo : 0;
 	struct iovec *rest = NULL;
 	ssize_t ret;
 	/* Bytes to wait for: all with MSG_WAITALL, else SO_RCVLOWAT (tcp(7)). */
-	size_t lowat = (size_t)__atomic_load_n(&s->rcvlowat, __ATOMIC_RELAXED);
+	size_t lowat = (size_t)shim_rcvlowat(s);
 	size_t target = (flags & MSG_WAITALL) || lowat > want ? want : lowat ? lowat : 1;
 
 	if (s->listening)
@@ -220,7 +221,8 @@ ssize_t shim_stream_send(int fd, struct shim_sock *s, const struct iovec *iov, i
 {
 	size_t len = shim_iov_len(iov, n), sent = 0;
 	bool grow_asked = false; /* IPC_TXGROW sent since the ring was last written */
-	uint64_t deadline = s->sndtimeo_ms > 0 ? shim_now_ms() + (uint64_t)s->sndtimeo_ms : 0;
+	int timeo = shim_sndtimeo(s);
+	uint64_t deadline = timeo > 0 ? shim_now_ms() + (uint64_t)timeo : 0;
 	ssize_t ret;
 
 	if (s->listening)
@@ -377,7 +379,8 @@ static ssize_t shim_dgram_send(int fd, struct shim_sock *s, const struct iovec *
 static ssize_t shim_dgram_recv(int fd, struct shim_sock *s, const struct iovec *iov, int n,
 			       int flags, struct sockaddr *from, socklen_t *fromlen, int *mflags)
 {
-	uint64_t deadline = s->rcvtimeo_ms > 0 ? shim_now_ms() + (uint64_t)s->rcvtimeo_ms : 0;
+	int timeo = shim_rcvtimeo(s);
+	uint64_t deadline = timeo > 0 ? shim_now_ms() + (uint64_t)timeo : 0;
 	size_t cap = shim_iov_len(iov, n);
 	struct iovec rep[8];
 	int k = 0;

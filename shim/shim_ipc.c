@@ -553,7 +553,6 @@ struct shim_sock *shim_sock_from(int type, const struct ipc_sockinfo *si, int me
 		s->rx = (uint8_t *)p + IPC_SHM_HDR;
 		s->tx = s->rx + s->rx_size;
 	}
-	s->rcvtimeo_ms = s->sndtimeo_ms = -1;
 	pthread_mutex_init(&s->req_lock, NULL);
 	pthread_mutex_init(&s->rx_lock, NULL);
 	pthread_mutex_init(&s->tx_lock, NULL);
@@ -755,7 +754,7 @@ unsigned shim_ready(struct shim_sock *s)
 	if (avail > s->rx_size || !tx_size || used > tx_size)
 		return POLLIN | POLLOUT | POLLERR; /* corrupted: calls fail with EIO */
 	/* Readable from SO_RCVLOWAT bytes on, as tcp_poll (at least 1). */
-	uint32_t lowat = (uint32_t)__atomic_load_n(&s->rcvlowat, __ATOMIC_RELAXED);
+	uint32_t lowat = (uint32_t)shim_rcvlowat(s);
 	if ((avail && avail >= lowat) || (ev & (POLLRDHUP | POLLHUP | POLLERR)) || s->shut_rd)
 		r |= POLLIN;
 	/* 4 = ESTABLISHED, 7 = CLOSE_WAIT (enum us_tcp_state) */

@@ -158,8 +158,12 @@ static int opt_set(int fd, struct shim_sock *s, int level, int name, const void 
 		switch (name) {
 		case SO_RCVTIMEO:
 		case SO_SNDTIMEO:
-			return opt_timeo_ms(val, len,
-					    name == SO_RCVTIMEO ? &s->rcvtimeo_ms : &s->sndtimeo_ms);
+			if ((r = opt_timeo_ms(val, len, &v)) < 0)
+				return r;
+			__atomic_store_n(name == SO_RCVTIMEO ? &s->shm->rcvtimeo_ms
+							     : &s->shm->sndtimeo_ms,
+					 v > 0 ? v : 0, __ATOMIC_RELAXED);
+			return 0;
 		case SO_RCVLOWAT:
 			/* socket(7): recv blocks until this many bytes (or
 			 * the request) are there.  Negative: INT_MAX, then
@@ -172,7 +176,7 @@ static int opt_set(int fd, struct shim_sock *s, int level, int name, const void 
 				v = 0x7fffffff;
 			if (s->type == SOCK_STREAM && (uint32_t)v > s->rx_size / 2)
 				v = (int)(s->rx_size / 2);
-			__atomic_store_n(&s->rcvlowat, v ? v : 1, __ATOMIC_RELAXED);
+			__atomic_store_n(&s->shm->rcvlowat, v ? v : 1, __ATOMIC_RELAXED);
 			return 0;
 		case SO_LINGER: {
 			struct linger l;
@@ -373,12 +377,12 @@ static int opt_get(int fd, struct shim_sock *s, int level, int name, void *val, 
 		case SO_ACCEPTCONN:
 			return opt_put_int(val, len, s->listening);
 		case SO_RCVLOWAT:
-			v = __atomic_load_n(&s->rcvlowat, __ATOMIC_RELAXED);
+			v = shim_rcvlowat(s);
 			return opt_put_int(val, len, v ? v : 1);
 		case SO_RCVTIMEO:
-			return opt_timeo_put(val, len, s->rcvtimeo_ms);
+			return opt_timeo_put(val, len, shim_rcvtimeo(s));
 		case SO_SNDTIMEO:
-			return opt_timeo_put(val, len, s->sndtimeo_ms);
+			return opt_timeo_put(val, len, shim_sndtimeo(s));
 		case SO_LINGER: {
 			struct linger l = { 0, 0 };
 			if ((r = opt_us_get(fd, s, US_SO_LINGER, &v)) < 0)

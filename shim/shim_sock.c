@@ -128,7 +128,7 @@ static uint64_t shim_deadline(int timeo_ms)
 static int shim_accept_in(int fd, struct shim_sock *s, struct sockaddr *sa, socklen_t *len,
 			  int flags)
 {
-	uint64_t deadline = shim_deadline(s->rcvtimeo_ms);
+	uint64_t deadline = shim_deadline(shim_rcvtimeo(s));
 
 	/* A copy forked before listen() learns it from the header. */
 	if (!s->listening && __atomic_load_n(&s->shm->state, __ATOMIC_ACQUIRE) == US_TCP_LISTEN)
@@ -204,6 +204,18 @@ static int shim_accept_in(int fd, struct shim_sock *s, struct sockaddr *sa, sock
 				return r;
 			}
 			c->connected = true;
+			/* Linux's accepted socket is a clone of its listener
+			 * (sk_clone_lock): it starts with its timeouts and
+			 * low-water mark. */
+			__atomic_store_n(&c->shm->rcvtimeo_ms,
+					 __atomic_load_n(&s->shm->rcvtimeo_ms, __ATOMIC_RELAXED),
+					 __ATOMIC_RELAXED);
+			__atomic_store_n(&c->shm->sndtimeo_ms,
+					 __atomic_load_n(&s->shm->sndtimeo_ms, __ATOMIC_RELAXED),
+					 __ATOMIC_RELAXED);
+			__atomic_store_n(&c->shm->rcvlowat,
+					 __atomic_load_n(&s->shm->rcvlowat, __ATOMIC_RELAXED),
+					 __ATOMIC_RELAXED);
 			/* The channel was opened for the flags asked for (or,
 			 * pushed, for the previous accept's): correct it if they
 			 * differ. */
@@ -266,7 +278,7 @@ SHIM_VIS int accept(int fd, struct sockaddr *sa, socklen_t *len)
 /* Wait for a connect in progress to finish: 0 or the error. */
 static int shim_connect_wait(int fd, struct shim_sock *s)
 {
-	uint64_t deadline = shim_deadline(s->sndtimeo_ms);
+	uint64_t deadline = shim_deadline(shim_sndtimeo(s));
 
 	for (;;) {
 		uint32_t st = __atomic_load_n(&s->shm->state, __ATOMIC_ACQUIRE);

@@ -161,12 +161,25 @@ static int mode_cloexec(int argc, char **argv)
 	int f = ex_connect(argv[2], argv[3], 0);
 	ex_say(f, "F\n");
 	CHECK(fcntl(f, F_GETFD) == 0, "F not cloexec");
+	/* Timeouts belong to the socket, not the process: the exec'd image
+	 * must see them (mode_check). */
+	struct timeval rt = { 1, 500000 }, st = { 2, 250000 };
+	CHECK(setsockopt(f, SOL_SOCKET, SO_RCVTIMEO, &rt, sizeof rt) == 0, "SO_RCVTIMEO");
+	CHECK(setsockopt(f, SOL_SOCKET, SO_SNDTIMEO, &st, sizeof st) == 0, "SO_SNDTIMEO");
+	/* An accepted socket starts with its listener's (Linux clones it). */
+	struct timeval lt = { 0, 700000 }, got;
+	socklen_t gl = sizeof got;
+	CHECK(setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &lt, sizeof lt) == 0, "listener SO_RCVTIMEO");
 	/* E: accept4(SOCK_CLOEXEC) of the peer's connection to LPORT */
 	printf("listening\n");
 	fflush(stdout);
 	int e = accept4(l, NULL, NULL, SOCK_CLOEXEC);
 	CHECK(e >= 0, "accept4");
 	CHECK(fcntl(e, F_GETFD) == FD_CLOEXEC, "accept4 SOCK_CLOEXEC");
+	CHECK(getsockopt(e, SOL_SOCKET, SO_RCVTIMEO, &got, &gl) == 0 && got.tv_sec == 0 &&
+		      got.tv_usec == 700000,
+	      "accepted socket's SO_RCVTIMEO %ld.%06ld, not its listener's 0.700000",
+	      (long)got.tv_sec, (long)got.tv_usec);
 	ex_say(e, "E\n");
 	int gone[] = { a, b, c, d, e };
 	for (int i = 0; i < 5; i++) {
@@ -199,9 +212,19 @@ static int mode_check(int argc, char **argv)
 	socklen_t tl = sizeof type;
 	CHECK(getsockopt(keep, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_STREAM,
 	      "inherited fd %d is not a stream socket here (type %d)", keep, type);
+	struct timeval rt, st;
+	socklen_t rl = sizeof rt, sl = sizeof st;
+	CHECK(getsockopt(keep, SOL_SOCKET, SO_RCVTIMEO, &rt, &rl) == 0 && rt.tv_sec == 1 &&
+		      rt.tv_usec == 500000,
+	      "SO_RCVTIMEO after exec %ld.%06ld, not 1.500000", (long)rt.tv_sec,
+	      (long)rt.tv_usec);
+	CHECK(getsockopt(keep, SOL_SOCKET, SO_SNDTIMEO, &st, &sl) == 0 && st.tv_sec == 2 &&
+		      st.tv_usec == 250000,
+	      "SO_SNDTIMEO after exec %ld.%06ld, not 2.250000", (long)st.tv_sec,
+	      (long)st.tv_usec);
 	ex_say(keep, "F alive after exec\n");
 	CHECK(close(keep) == 0, "close");
-	printf("check ok: %d fds gone, fd %d kept and used\n", argc - 3, keep);
+	printf("check ok: %d fds gone, fd %d kept and used, its timeouts kept\n", argc - 3, keep);
 	return 0;
 }
 
