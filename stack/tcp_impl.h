@@ -205,6 +205,7 @@ void tcp_child_established(struct tcp_pcb *tp);
 void tcp_close_pcb(struct tcp_pcb *tp, int err);
 void tcp_pcb_free(struct tcp_pcb *tp);
 uint32_t tcp_new_isn(struct us_stack *s, uint32_t la, uint16_t lp, uint32_t ra, uint16_t rp);
+uint32_t tcp_new_ts_offset(struct us_stack *s, uint32_t la, uint16_t lp, uint32_t ra, uint16_t rp);
 uint32_t tcp_cookie_make(struct us_stack *s, const struct ip4_hdr *ih, const struct tcp_hdr *th,
 			 uint16_t *mss);
 bool tcp_cookie_check(struct us_stack *s, const struct ip4_hdr *ih, const struct tcp_hdr *th,

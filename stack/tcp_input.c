@@ -197,7 +197,7 @@ static void tcp_listen_input(struct tcp_pcb *l, const struct ip4_hdr *ih, const 
 	tp->rcv_nxt = th->seq + 1;
 	tp->iss = tcp_new_isn(s, tp->laddr, tp->lport, tp->raddr, tp->rport);
 	tp->snd_una = tp->snd_nxt = tp->snd_max = tp->iss;
-	tp->ts_offset = (uint32_t)rng_next(&s->rng);
+	tp->ts_offset = tcp_new_ts_offset(s, tp->laddr, tp->lport, tp->raddr, tp->rport);
 	tcp_syn_options(tp, th);
 	tp->snd_wnd = th->win; /* unscaled in a SYN */
 	tp->max_sndwnd = tp->snd_wnd;

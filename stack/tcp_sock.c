@@ -149,7 +149,7 @@ int tcp_usr_connect(struct us_sock *so, const struct us_addr *a)
 	tp->rcv_wscale = tcp_rcv_wscale(tp);
 	tp->iss = tcp_new_isn(s, tp->laddr, tp->lport, tp->raddr, tp->rport);
 	tp->snd_una = tp->snd_nxt = tp->snd_max = tp->iss;
-	tp->ts_offset = (uint32_t)rng_next(&s->rng);
+	tp->ts_offset = tcp_new_ts_offset(s, tp->laddr, tp->lport, tp->raddr, tp->rport);
 	tp->peer_mss = (uint16_t)(s->cfg.mtu - 40);
 	tcp_set_mss(tp);
 	tp->state = US_TCP_SYN_SENT;

@@ -366,6 +366,25 @@ uint32_t tcp_new_isn(struct us_stack *s, uint32_t la, uint16_t lp, uint32_t ra, 
 	return (uint32_t)us_siphash(s->rng.key, k, sizeof(k)) + (uint32_t)(s->now / 4);
 }
 
+/* RFC 7323 §5.4 and §7.1: the timestamp clock's offset is a keyed hash of
+ * the 4-tuple, not drawn per connection, so that timestamps never go back
+ * for the same 4-tuple: a peer holding it in TIME-WAIT takes a new SYN
+ * only if its timestamp passes PAWS (Linux tcp_timewait_state_process;
+ * a random offset had half such SYNs answered with an ACK, and the
+ * connection waited for a SYN retransmission).  The key differs from the
+ * ISN's by a domain byte. */
+uint32_t tcp_new_ts_offset(struct us_stack *s, uint32_t la, uint16_t lp, uint32_t ra, uint16_t rp)
+{
+	uint8_t k[13];
+
+	wire_put32(k, la);
+	wire_put16(k + 4, lp);
+	wire_put32(k + 6, ra);
+	wire_put16(k + 10, rp);
+	k[12] = 'T';
+	return (uint32_t)us_siphash(s->rng.key, k, sizeof(k));
+}
+
 /* SYN cookies (RFC 4987 §3.6): the ISN carries a 64 s time slot (8 bits),
  * and a keyed hash of the 4-tuple, the slot and the peer's ISN plus an MSS
  * index (24 bits).  The cookie connection has no window scaling, SACK or

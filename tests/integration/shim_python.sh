@@ -4,8 +4,9 @@
 # kernel-side curl, curl under the shim fetching from a kernel-side
 # `python3 -m http.server` (by IP address), an asyncio TCP echo server
 # under the shim serving concurrent kernel-side clients, and asyncio
-# clients (TCP streams, a UDP datagram endpoint) under the shim, and a
-# listener with TCP_DEFER_ACCEPT.
+# clients (TCP streams, a UDP datagram endpoint) under the shim, a
+# listener with TCP_DEFER_ACCEPT, and one 4-tuple reconnected 12 times
+# against a kernel side in TIME_WAIT.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh" "$@"
 # shellcheck source=shim_lib.sh
@@ -208,5 +209,51 @@ w=$(sed -n 's/^second empty after \([0-9.]*\) s$/\1/p' <<<"$out")
 [ -n "$w" ] && awk -v w="$w" 'BEGIN { exit !(w >= 0.8 && w < 2.4) }' ||
 	fail "a connection without data was not handed over when the 1 s period ended: $out"
 ok "TCP_DEFER_ACCEPT under the shim: accept() came with the first data (sent 0.6 s late), and without data after ${w} s"
+
+# 7. The same 4-tuple again and again: a kernel-side server that closes
+# first keeps each connection in TIME_WAIT, and Linux takes a new SYN for
+# it only when its timestamp is not older than the last one seen (PAWS,
+# tcp_timewait_state_process); with a random timestamp offset per
+# connection half the SYNs were answered with an ACK, reset, and sent
+# again a second later.  RFC 7323 §5.4 / RFC 6528: the offset is a keyed
+# hash of the 4-tuple, so timestamps never go back for the same one.
+ns_bg timeout 60 "$PY" -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 7900))
+s.listen(16)
+while True:
+    c, _ = s.accept()
+    c.close()
+' "$HOST_IP" &
+PIDS+=($!)
+wait_kernel_listen 7900
+r0=$(ctr tcp_syn_retrans)
+out=$(shim timeout 60 "$PY" - "$HOST_IP" <<'PYEOF'
+import errno, socket, sys, time
+for i in range(12):
+    for tries in range(200):  # our side of the last one may still be in LAST_ACK
+        c = socket.socket()
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            c.bind(("0.0.0.0", 47001))
+            break
+        except OSError as e:
+            c.close()
+            if e.errno != errno.EADDRINUSE:
+                raise
+            time.sleep(0.01)
+    c.settimeout(10)
+    c.connect((sys.argv[1], 7900))
+    if c.recv(10) != b"":
+        sys.exit("data from a server that only closes")
+    c.close()
+print("reconnected 12 times from port 47001")
+PYEOF
+) || fail "reconnecting on one 4-tuple: $out"
+retrans=$(($(ctr tcp_syn_retrans) - r0))
+[ "$retrans" -eq 0 ] || fail "12 connections on one 4-tuple (the kernel side in TIME_WAIT) needed $retrans SYN retransmissions"
+ok "the same 4-tuple 12 times against a kernel in TIME_WAIT: every SYN taken at once (tcp_syn_retrans +0)"
 
 assert_alive
