@@ -296,6 +296,7 @@ struct us_stack {
 	struct tcp_listen_tree *tcp_listeners; /* by local port */
 	struct tcp_pcb *tcp_last;            /* one-entry lookup cache */
 	uint32_t *tcp_port_refs;             /* pcbs per local port */
+	uint32_t tcp_next_ephemeral;         /* RFC 6056 §3.3.3 counter */
 	unsigned tcp_count;
 	uint64_t tcp_mem;                    /* bytes in all TCP rings */
 	uint64_t tcp_chal_tokens, tcp_chal_last;
