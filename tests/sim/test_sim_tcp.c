@@ -253,6 +253,27 @@ START_TEST(ephemeral_ports_random)
 }
 END_TEST
 
+START_TEST(ephemeral_ports_cycle)
+{
+	static uint8_t seen[65536];
+	struct us_sock *c;
+	struct us_addr name, to = {SIM_ADDR_B, 8080};
+
+	/* RFC 6056 §3.3.3: towards one peer the ports run through the range
+	 * before one comes back (a random pick each time would repeat ~70
+	 * times in 2,000 connections: the birthday bound over 28,232). */
+	memset(seen, 0, sizeof seen);
+	for (int i = 0; i < 2000; i++) {
+		ck_assert_int_eq(us_socket(sim.st[SIM_A], US_SOCK_STREAM, &c), 0);
+		ck_assert_int_eq(us_connect(c, &to, sim.now), -EINPROGRESS);
+		ck_assert_int_eq(us_getsockname(c, &name), 0);
+		ck_assert_msg(!seen[name.port], "port %u again after %d connections", name.port, i);
+		seen[name.port] = 1;
+		us_close(c, sim.now);
+	}
+}
+END_TEST
+
 START_TEST(connect_refused)
 {
 	struct us_sock *cli;
@@ -1190,6 +1211,7 @@ int main(void)
 	} while (0)
 	ADD(handshake_and_events);
 	ADD(ephemeral_ports_random);
+	ADD(ephemeral_ports_cycle);
 	ADD(connect_refused);
 	ADD(simultaneous_open);
 	ADD(many_connections);
