@@ -190,6 +190,11 @@ int shim_ipc_fetch_memfd(int fd);
 /* The first two fds of a received record's SCM_RIGHTS into got[] (the
  * rest are closed); their number. */
 int shim_cmsg_fds(struct msghdr *mh, int got[2]);
+/* accept(): make the next channel's socket before a record is taken off
+ * the listener (0, or -EMFILE and the like: the connection stays queued,
+ * as with Linux); what is left unused goes with shim_chan_unprepare. */
+int shim_chan_prepare(int flags);
+void shim_chan_unprepare(void);
 /* The channel of an accepted connection (ipc.h): the new fd or -errno. */
 int shim_chan_open(const struct ipc_sockinfo *si, int flags);
 /* ipc_sockinfo.flags bits the shim sets for itself (never on the wire):

@@ -366,6 +366,32 @@ static int shim_ctl_get(void)
 	return fd;
 }
 
+/* A socket made ahead for this thread's next channel (shim_chan_prepare),
+ * and whether it is close-on-exec. */
+static __thread int shim_spare = -1;
+static __thread int shim_spare_cloexec;
+
+int shim_chan_prepare(int flags)
+{
+	if (shim_spare >= 0 && shim_spare_cloexec == (flags & SOCK_CLOEXEC))
+		return 0;
+	shim_chan_unprepare();
+	int fd = shim_real.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | (flags & SOCK_CLOEXEC),
+				  0);
+	if (fd < 0)
+		return -errno;
+	shim_spare = fd;
+	shim_spare_cloexec = flags & SOCK_CLOEXEC;
+	return 0;
+}
+
+void shim_chan_unprepare(void)
+{
+	if (shim_spare >= 0)
+		shim_real.close(shim_spare);
+	shim_spare = -1;
+}
+
 /* The channel of an accepted connection (ipc.h, "Channels of accepted
  * connections"): a new connection to the control socket whose first
  * record names the socket and carries its token.  Close-on-exec and
@@ -381,10 +407,15 @@ int shim_chan_open(const struct ipc_sockinfo *si, int flags)
 	if (strlen(path) >= sizeof sa.sun_path)
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, path);
-	fd = shim_real.socket(AF_UNIX,
-			      SOCK_SEQPACKET | SOCK_NONBLOCK | (flags & SOCK_CLOEXEC), 0);
-	if (fd < 0)
-		return -errno;
+	if (shim_spare >= 0 && shim_spare_cloexec == (flags & SOCK_CLOEXEC)) {
+		fd = shim_spare; /* made before the record was taken */
+		shim_spare = -1;
+	} else {
+		fd = shim_real.socket(AF_UNIX,
+				      SOCK_SEQPACKET | SOCK_NONBLOCK | (flags & SOCK_CLOEXEC), 0);
+		if (fd < 0)
+			return -errno;
+	}
 	/* Non-blocking: a full backlog answers EAGAIN at once (ustackd
 	 * drains it every round); give it a moment, a bounded number of
 	 * times, rather than block where accept() must not. */

@@ -153,11 +153,21 @@ static int shim_accept_in(int fd, struct shim_sock *s, struct sockaddr *sa, sock
 		 * head): no round trip.  Nothing pushed and nothing in the
 		 * stack's queue: EAGAIN without asking.  Else ask (more
 		 * than IPC_PUSH_MAX were waiting). */
+		bool pushed = __atomic_load_n(&s->shm->acc_pushed, __ATOMIC_ACQUIRE) !=
+			      __atomic_load_n(&s->shm->acc_taken, __ATOMIC_ACQUIRE);
+		bool queued = shim_ready(s) & (POLLIN | POLLERR | POLLHUP);
+
+		/* Something to take: its channel's socket first, so that a
+		 * process out of descriptors gets EMFILE with the connection
+		 * still queued (Linux's accept), not a connection taken and
+		 * lost. */
+		if (!shim_accq_has(s) && (pushed || queued) && (r = shim_chan_prepare(flags)) < 0)
+			return r;
 		if (shim_accq_pop(s, &si, fds) ||
-		    (shim_accq_pull(fd, s) > 0 && shim_accq_pop(s, &si, fds))) {
+		    (pushed && shim_accq_pull(fd, s) > 0 && shim_accq_pop(s, &si, fds))) {
 			r = 0;
 			got = sizeof si;
-		} else if (!(shim_ready(s) & (POLLIN | POLLERR | POLLHUP))) {
+		} else if (!queued && !(shim_ready(s) & (POLLIN | POLLERR | POLLHUP))) {
 			r = -EAGAIN;
 		} else {
 			r = shim_req_flags(fd, s, IPC_ACCEPT, 0, NULL, 0, &rp, 1, &got, fds);
@@ -254,6 +264,7 @@ static int shim_accept_common(int fd, struct shim_sock *s, struct sockaddr *sa, 
 	shim_sock_ref(s);
 	int r = shim_accept_in(fd, s, sa, len, flags);
 	shim_sock_unref(s);
+	shim_chan_unprepare(); /* a channel socket made but not needed */
 	return r;
 }
 

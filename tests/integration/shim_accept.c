@@ -12,6 +12,10 @@
  *       non-blocking accept finds nothing (what the parent kept is not
  *       inherited), the parent accepts all N, then a blocking accept gets
  *       one more connection made after "more" is printed
+ *   shim_accept emfile PORT 2    listen, "ready", wait for a line; then
+ *       with no descriptor left (RLIMIT_NOFILE filled), accept4 fails
+ *       with EMFILE and the connection stays queued, as with Linux; with
+ *       descriptors again both connections are accepted with their data
  * Exit 0 = pass. */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -20,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -90,11 +95,50 @@ static void accept_all(int lfd, int n)
 	free(seen);
 }
 
+/* Out of descriptors: EMFILE, nothing lost. */
+static void accept_emfile(int lfd, int n)
+{
+	struct rlimit old, lim;
+	int fill[256], nfill = 0;
+
+	/* Non-blocking: a lost connection shows as EAGAIN, not a hang. */
+	CHECK(fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK) == 0, "O_NONBLOCK");
+	CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0, "getrlimit");
+	lim = old;
+	lim.rlim_cur = 128;
+	CHECK(setrlimit(RLIMIT_NOFILE, &lim) == 0, "setrlimit");
+	while (nfill < 256) {
+		int f = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (f < 0) {
+			CHECK(errno == EMFILE, "open /dev/null");
+			break;
+		}
+		fill[nfill++] = f;
+	}
+	CHECK(nfill > 0 && nfill < 256, "filling the descriptor table (%d)", nfill);
+	for (int i = 0; i < 3; i++) {
+		int c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+		CHECK(c < 0 && errno == EMFILE, "accept4 with no descriptor left: %d (%s)", c,
+		      c < 0 ? strerror(errno) : "a descriptor");
+	}
+	printf("EMFILE three times\n");
+	while (nfill > 0)
+		close(fill[--nfill]);
+	CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0, "setrlimit back");
+	accept_all(lfd, n);
+}
+
 int main(int argc, char **argv)
 {
-	CHECK(argc == 4, "usage: shim_accept backlog|kept PORT N");
+	CHECK(argc == 4, "usage: shim_accept backlog|kept|emfile PORT N");
 	int port = atoi(argv[2]), n = atoi(argv[3]);
 	int lfd = listen_on(port);
+
+	if (strcmp(argv[1], "emfile") == 0) {
+		accept_emfile(lfd, n);
+		printf("accepted %d after EMFILE\n", n);
+		return 0;
+	}
 
 	if (strcmp(argv[1], "backlog") == 0) {
 		accept_all(lfd, n);

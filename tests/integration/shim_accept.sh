@@ -8,7 +8,10 @@
 #  - kept: 8 connections wait while the program asks something of the
 #    listener (the reply queues behind them: the shim keeps them), a child
 #    forked then finds none (not inherited), the parent accepts all 8,
-#    and a blocking accept gets one made afterwards.
+#    and a blocking accept gets one made afterwards;
+#  - emfile: 2 connections wait while the program has no descriptor left:
+#    accept4 fails with EMFILE (not EAGAIN, not a lost connection); with
+#    descriptors again both are accepted with their data.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh" "$@"
 # shellcheck source=shim_lib.sh
@@ -79,6 +82,12 @@ pushed=$(($(ipc_ctr pushes) - p0))
 [ "$pushed" -ge 16 ] && [ "$pushed" -le 40 ] || fail "ipc_pushes grew by $pushed for 40 connections"
 [ "$(ipc_ctr push_failed)" -eq 0 ] || fail "pushes failed: $(ipc_ctr push_failed)"
 ok "40 connections waiting: each accepted once with its data ($pushed pushed ahead, the rest through IPC_ACCEPT)"
+
+p0=$(ipc_ctr pushes)
+o0=$(ipc_ctr chan_orphaned)
+run_mode emfile 7602 2
+[ "$(ipc_ctr chan_orphaned)" -eq "$o0" ] || fail "a connection was reset while the program was out of descriptors"
+ok "out of descriptors: accept4 failed with EMFILE and lost nothing; both connections accepted with their data afterwards"
 
 p0=$(ipc_ctr pushes)
 run_mode kept 7601 8
