@@ -198,7 +198,7 @@ ssize_t shim_stream_recv(int fd, struct shim_sock *s, const struct iovec *iov, i
 			goto out;
 		}
 		int r = shim_wait_for(fd, s, POLLIN, left);
-		if (r == -EINTR || r == -ECONNRESET) {
+		if (r == -EINTR || r == -ECONNRESET || r == -EBADF) {
 			ret = got ? (ssize_t)got : r;
 			goto out;
 		}
@@ -316,8 +316,8 @@ wait:
 			goto out;
 		}
 		int r = shim_wait_for(fd, s, POLLOUT, left);
-		if (r == -EINTR) {
-			ret = sent ? (ssize_t)sent : -EINTR;
+		if (r == -EINTR || r == -EBADF) {
+			ret = sent ? (ssize_t)sent : r;
 			goto out;
 		}
 	}
@@ -424,7 +424,7 @@ static ssize_t shim_dgram_recv(int fd, struct shim_sock *s, const struct iovec *
 		if (left == 0)
 			return -EAGAIN;
 		r = shim_wait(fd, s, left);
-		if (r == -EINTR || r == -ECONNRESET)
+		if (r == -EINTR || r == -ECONNRESET || r == -EBADF)
 			return r;
 	}
 }

@@ -840,6 +840,10 @@ bool shim_drain(int fd, struct shim_sock *s)
 	uint16_t type;
 	int mine;
 
+	/* The number no longer names this socket (another thread closed it,
+	 * maybe opened something else there): never read from it. */
+	if (shim_fd_peek(fd) != s)
+		return false;
 	if (pthread_mutex_trylock(&s->req_lock) != 0)
 		return false; /* a request is in flight: it skips the wake-ups itself */
 	/* One record per call (a peek and a read): usually one IPC_WAKE is
@@ -876,6 +880,11 @@ int shim_wait_for(int fd, struct shim_sock *s, unsigned bits, int timeout_ms)
 {
 	struct pollfd p = { fd, POLLIN, 0 };
 
+	/* Closed by another thread while we waited: the number may name
+	 * another file by now (Linux's waiter holds the file; ours holds
+	 * only the number), so end the wait rather than touch it. */
+	if (shim_fd_peek(fd) != s)
+		return -EBADF;
 	/* A wake-up left by an earlier wait is taken now, before sleeping:
 	 * taking it right after the poll put two system calls between every
 	 * wake-up and the data (request/response latency), while here they

@@ -251,6 +251,8 @@ static int shim_accept_in(int fd, struct shim_sock *s, struct sockaddr *sa, sock
 		if (left == 0)
 			return -EAGAIN;
 		r = shim_wait(fd, s, left);
+		if (r == -EBADF)
+			return r;
 		if (r == -EINTR || r == -ECONNRESET)
 			return r == -EINTR ? -EINTR : -ECONNABORTED;
 	}
@@ -314,7 +316,7 @@ static int shim_connect_wait(int fd, struct shim_sock *s)
 		if (left == 0)
 			return -EINPROGRESS;
 		int r = shim_wait(fd, s, left);
-		if (r == -EINTR || r == -ECONNRESET)
+		if (r == -EINTR || r == -ECONNRESET || r == -EBADF)
 			return r;
 	}
 }

@@ -20,6 +20,7 @@
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shimcheck.h"
@@ -137,6 +138,37 @@ static void close_while_waiting(int fd, void *(*fn)(void *), const char *what)
 	CHECK(pthread_join(t, NULL) == 0, "pthread_join");
 	CHECK(a.r >= -1 && a.r <= 1, "%s returned %d", what, a.r);
 	printf("close during %s: returned %d (%s)\n", what, a.r, a.r < 0 ? strerror(a.err) : "-");
+}
+
+/* The same, and the number is taken again at once by another file with
+ * data in it: the waiter must end (EBADF) without touching that file --
+ * it used to read from the number again after its wait slice, taking the
+ * other file's bytes for a channel record. */
+static void close_and_reuse(int fd)
+{
+	struct closer_arg a = { fd, -2, 0 };
+	pthread_t t;
+	int sp[2];
+	char got[8] = { 0 };
+
+	CHECK(pthread_create(&t, NULL, recv_waiter, &a) == 0, "pthread_create");
+	usleep(100000);
+	CHECK(close(fd) == 0, "close during recv");
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0, "socketpair");
+	CHECK(sp[0] == fd, "the number %d was not taken again (got %d)", fd, sp[0]);
+	CHECK(write(sp[1], "keep", 4) == 4, "write");
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	CHECK(pthread_timedjoin_np(t, NULL, &until) == 0,
+	      "the waiter did not end within 5 s of its socket's close");
+	CHECK(a.r == -1 && a.err == EBADF, "recv on a closed socket returned %d (%s)", a.r,
+	      a.r < 0 ? strerror(a.err) : "-");
+	CHECK(recv(sp[0], got, sizeof got, MSG_DONTWAIT) == 4 && memcmp(got, "keep", 4) == 0,
+	      "the file now at number %d lost its data to the old waiter", fd);
+	close(sp[0]);
+	close(sp[1]);
+	printf("close during recv, number reused at once: EBADF, the new file untouched\n");
 }
 
 int main(int argc, char **argv)
@@ -275,6 +307,12 @@ int main(int argc, char **argv)
 			;
 		CHECK(setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0, "SO_RCVTIMEO");
 		close_while_waiting(c, recv_waiter, "recv");
+	}
+	{
+		int d = socket(AF_INET, SOCK_STREAM, 0);
+		CHECK(d >= 0, "socket");
+		CHECK(connect(d, (struct sockaddr *)&sa, sizeof sa) == 0, "connect");
+		close_and_reuse(d);
 	}
 	close(ep);
 	close(l);

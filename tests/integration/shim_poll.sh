@@ -11,7 +11,7 @@ need_cmd socat nc timeout ss
 [ -x "$PROG" ] || fail "shim_poll program not found (argument 4): $PROG"
 start_daemon
 
-ns_bg timeout 60 socat "TCP-LISTEN:7100,bind=$HOST_IP,reuseaddr" EXEC:cat &
+ns_bg timeout 60 socat "TCP-LISTEN:7100,bind=$HOST_IP,reuseaddr,fork" EXEC:cat &
 PIDS+=($!)
 wait_kernel_listen 7100
 shim_bg timeout 60 "$PROG" "$HOST_IP" 7100 7200 >"$T_TMP/out" 2>&1 &
