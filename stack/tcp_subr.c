@@ -265,6 +265,21 @@ bool tcp_port_in_use(struct us_stack *s, uint16_t port)
 	return s->tcp_port_refs[port] != 0;
 }
 
+/* The stack's keyed hash (SipHash) of a 4-tuple; `domain` (0: none) keeps
+ * the uses below from sharing values. */
+static uint32_t tcp_tuple_hash(const struct us_stack *s, uint32_t la, uint16_t lp, uint32_t ra,
+			       uint16_t rp, uint8_t domain)
+{
+	uint8_t k[13];
+
+	wire_put32(k, la);
+	wire_put16(k + 4, lp);
+	wire_put32(k + 6, ra);
+	wire_put16(k + 10, rp);
+	k[12] = domain;
+	return (uint32_t)us_siphash(s->rng.key, k, domain ? 13 : 12);
+}
+
 /* RFC 6056 §3.3.3 algorithm 3: offset = F(local address, remote address
  * and port, secret), plus a counter that moves on each time.  Towards one
  * peer the ports then run through the whole range before one comes back
@@ -275,13 +290,7 @@ bool tcp_port_in_use(struct us_stack *s, uint16_t port)
 uint16_t tcp_ephemeral_port(struct us_stack *s, uint32_t raddr, uint16_t rport)
 {
 	uint32_t n = US_EPHEMERAL_HI - US_EPHEMERAL_LO + 1;
-	uint8_t k[11];
-
-	wire_put32(k, s->cfg.addr);
-	wire_put32(k + 4, raddr);
-	wire_put16(k + 8, rport);
-	k[10] = 'P';
-	uint32_t off = (uint32_t)us_siphash(s->rng.key, k, sizeof(k));
+	uint32_t off = tcp_tuple_hash(s, s->cfg.addr, 0, raddr, rport, 'P');
 
 	for (uint32_t i = 0; i < n; i++) {
 		uint16_t port = (uint16_t)(US_EPHEMERAL_LO + (off + s->tcp_next_ephemeral++) % n);
@@ -369,13 +378,7 @@ void tcp_close_pcb(struct tcp_pcb *tp, int err)
  * secretkey), M a 4 µs timer, F a keyed hash (SipHash). */
 uint32_t tcp_new_isn(struct us_stack *s, uint32_t la, uint16_t lp, uint32_t ra, uint16_t rp)
 {
-	uint8_t k[12];
-
-	wire_put32(k, la);
-	wire_put16(k + 4, lp);
-	wire_put32(k + 6, ra);
-	wire_put16(k + 10, rp);
-	return (uint32_t)us_siphash(s->rng.key, k, sizeof(k)) + (uint32_t)(s->now / 4);
+	return tcp_tuple_hash(s, la, lp, ra, rp, 0) + (uint32_t)(s->now / 4);
 }
 
 /* RFC 7323 §5.4 and §7.1: the timestamp clock's offset is a keyed hash of
@@ -387,14 +390,7 @@ uint32_t tcp_new_isn(struct us_stack *s, uint32_t la, uint16_t lp, uint32_t ra, 
  * ISN's by a domain byte. */
 uint32_t tcp_new_ts_offset(struct us_stack *s, uint32_t la, uint16_t lp, uint32_t ra, uint16_t rp)
 {
-	uint8_t k[13];
-
-	wire_put32(k, la);
-	wire_put16(k + 4, lp);
-	wire_put32(k + 6, ra);
-	wire_put16(k + 10, rp);
-	k[12] = 'T';
-	return (uint32_t)us_siphash(s->rng.key, k, sizeof(k));
+	return tcp_tuple_hash(s, la, lp, ra, rp, 'T');
 }
 
 /* SYN cookies (RFC 4987 §3.6): the ISN carries a 64 s time slot (8 bits),

@@ -206,17 +206,10 @@ def memfd_cases(ctl, stack_ip):
     if status != -errno.EPERM or fds:
         sys.exit(f'FAIL: IPC_MEMFD on a socket that is owed nothing: status {status}, {len(fds)} fds')
     chan.close()
-    lis, lmem = new_socket(ctl, keep_memfd=True)
+    lis, lmem = listener(ctl, stack_ip, PORT)
     with mmap.mmap(lmem, 4096) as mm:  # who takes the next pushed connection
         struct.pack_into('<I', mm, SHM_ACC_PID, os.getpid())
     os.close(lmem)
-    ip = struct.unpack('!I', socket.inet_aton(stack_ip))[0]
-    lis.send(rec(IPC_BIND, struct.pack('<IHH', ip, PORT, 0)))
-    if reply(lis, IPC_BIND)[0] != 0:
-        sys.exit('FAIL: IPC_BIND of the listener')
-    lis.send(rec(IPC_LISTEN, struct.pack('<iI', 8, 0)))
-    if reply(lis, IPC_LISTEN)[0] != 0:
-        sys.exit('FAIL: IPC_LISTEN')
     # First connection: the memfd comes; we say we keep it mapped.
     k1 = socket.create_connection((stack_ip, PORT), timeout=5)
     si, fds = accept(lis)
