@@ -325,6 +325,7 @@ void ipc_report(report_line_fn fn, void *ctx)
 	IPC_LINE("bad_msgs", ip->bad_msgs);
 	IPC_LINE("requests", ip->requests);
 	IPC_LINE("doorbells", ip->doorbells);
+	IPC_LINE("doorbells_ahead", ip->lookahead);
 	IPC_LINE("wakes", ip->wakes);
 	IPC_LINE("eacces", ip->eacces);
 	IPC_LINE("emfile", ip->emfile);
