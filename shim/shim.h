@@ -173,6 +173,15 @@ void shim_sock_ref(struct shim_sock *s);
 void shim_sock_unref(struct shim_sock *s);
 struct shim_ep *shim_fd_ep(int fd, bool create);
 void shim_fd_ep_clear(int fd);
+/* Numbers the shim keeps for itself (the control connection, inner
+ * epolls): the program's close() of one fails with EBADF, close_range and
+ * closefrom pass over them, and a dup2/dup3 onto one first moves ours
+ * (shim_fd_evict; `where` is updated). */
+void shim_fd_own(int fd, int *where);
+void shim_fd_disown(int fd);
+bool shim_fd_owned(int fd);
+int shim_fd_evict(int fd);
+int shim_fd_owned_from(unsigned first, unsigned last);
 
 /* ---- shim_ipc.c: control connection, requests, waits ---- */
 /* A new socket from ustackd: returns the program's fd or negative errno. */
@@ -248,10 +257,8 @@ bool shim_drain(int fd, struct shim_sock *s);
 void shim_mark_dead(struct shim_sock *s);
 /* Ring the doorbell if ustackd asked for it. */
 void shim_doorbell(int fd, struct shim_sock *s, bool rx);
-/* Is the control fd ours?  (close/dup2 of it by the program) */
-void shim_ipc_fd_closed(int fd);
+/* Is fd the control connection?  (never adopted as a socket) */
 bool shim_ipc_is_ctl(int fd);
-int shim_ipc_ctl_fd(void); /* -1: none */
 
 /* Is ucred the peer of a socket channel of our ustackd?  (May open the
  * control connection to learn who ustackd is.) */

@@ -104,6 +104,7 @@ static int shim_ep_inner(int epfd, struct shim_ep *ep)
 		return -err;
 	}
 	ep->ifd = fd;
+	shim_fd_own(fd, &ep->ifd);
 	return 0;
 }
 

@@ -7,6 +7,7 @@
  * close_range/SCM_RIGHTS make a number unprobed again.  A child that
  * shares our memory (vfork) leaves the tables alone. */
 #include <stdlib.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 
 #include "shim.h"
@@ -216,11 +217,84 @@ void shim_fd_ep_clear(int fd)
 	struct shim_ep *ep = __atomic_exchange_n(p, NULL, __ATOMIC_ACQ_REL);
 	if (ep) {
 		pthread_mutex_destroy(&ep->lock);
-		if (ep->ifd >= 0)
+		if (ep->ifd >= 0) {
+			shim_fd_disown(ep->ifd);
 			shim_real.close(ep->ifd);
+		}
 		free(ep->ent);
 		free(ep->slot);
 		free(ep->cand);
 		free(ep);
 	}
+}
+
+/* ---- numbers the shim holds for itself ----------------------------------
+ * The control connection and the inner epolls (shim_epoll.c) are the
+ * shim's, not the program's: a program that sweeps descriptors it does not
+ * know (close() in a loop, closefrom, close_range, dup2 onto "free"
+ * numbers) must neither lose them for us nor see them as its own.  Each
+ * slot holds where the number is kept (&shim_ctl_fd, &ep->ifd), so that a
+ * dup2/dup3 onto it can move ours to another number first. */
+static void **shim_own_tab[SHIM_FD_CHUNKS];
+
+void shim_fd_own(int fd, int *where)
+{
+	void **p;
+
+	if (!shim_in_vfork_child() && (p = shim_slot(shim_own_tab, fd, true)))
+		__atomic_store_n(p, (void *)where, __ATOMIC_RELEASE);
+}
+
+void shim_fd_disown(int fd)
+{
+	void **p = shim_slot(shim_own_tab, fd, false);
+
+	if (p && !shim_in_vfork_child())
+		__atomic_store_n(p, NULL, __ATOMIC_RELEASE);
+}
+
+bool shim_fd_owned(int fd)
+{
+	void **p = shim_slot(shim_own_tab, fd, false);
+
+	return p && __atomic_load_n(p, __ATOMIC_ACQUIRE) != NULL;
+}
+
+int shim_fd_evict(int fd)
+{
+	void **p = shim_slot(shim_own_tab, fd, false);
+	int *where = p ? __atomic_load_n(p, __ATOMIC_ACQUIRE) : NULL;
+
+	/* A vfork child has its own table of files but our memory: its dup2
+	 * replaces only its copy, and moving ours would mislead the parent. */
+	if (!where || shim_in_vfork_child())
+		return 0;
+	int nfd = shim_real.fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
+	if (nfd < 0)
+		return -errno;
+	shim_fd_own(nfd, where);
+	__atomic_store_n(where, nfd, __ATOMIC_RELEASE);
+	__atomic_store_n(p, NULL, __ATOMIC_RELEASE);
+	shim_real.close(fd);
+	return 0;
+}
+
+/* The lowest number of ours in [first, last], or -1. */
+int shim_fd_owned_from(unsigned first, unsigned last)
+{
+	const unsigned max = SHIM_FD_CHUNK * SHIM_FD_CHUNKS - 1;
+
+	if (last > max)
+		last = max;
+	for (unsigned fd = first; fd <= last;) {
+		void **chunk = __atomic_load_n(&shim_own_tab[fd / SHIM_FD_CHUNK], __ATOMIC_ACQUIRE);
+		if (!chunk) {
+			fd = (fd / SHIM_FD_CHUNK + 1) * SHIM_FD_CHUNK;
+			continue;
+		}
+		if (__atomic_load_n(&chunk[fd % SHIM_FD_CHUNK], __ATOMIC_ACQUIRE))
+			return (int)fd;
+		fd++;
+	}
+	return -1;
 }

@@ -37,20 +37,6 @@ bool shim_ipc_is_ctl(int fd)
 	return fd >= 0 && __atomic_load_n(&shim_ctl_fd, __ATOMIC_ACQUIRE) == fd;
 }
 
-int shim_ipc_ctl_fd(void)
-{
-	return __atomic_load_n(&shim_ctl_fd, __ATOMIC_ACQUIRE);
-}
-
-void shim_ipc_fd_closed(int fd)
-{
-	int expect = fd;
-
-	if (fd >= 0)
-		__atomic_compare_exchange_n(&shim_ctl_fd, &expect, -1, false, __ATOMIC_ACQ_REL,
-					    __ATOMIC_ACQUIRE);
-}
-
 /* $USTACK_SOCKET as the program started (read in the constructor): a
  * program may clear its environment before it forks workers that accept
  * (nginx does), and they need the path for every accepted connection. */
@@ -317,8 +303,10 @@ static int shim_ctl_get(void)
 	/* A vfork child must not replace its parent's connection. */
 	if (shim_in_vfork_child())
 		return -ENOTSUP;
-	if (shim_ctl_fd >= 0) /* inherited from the parent: its connection, not ours */
+	if (shim_ctl_fd >= 0) { /* inherited from the parent: its connection, not ours */
+		shim_fd_disown(shim_ctl_fd);
 		shim_real.close(shim_ctl_fd);
+	}
 	shim_ctl_fd = -1;
 	if (strlen(path) >= sizeof sa.sun_path)
 		return -ENAMETOOLONG;
@@ -362,6 +350,7 @@ static int shim_ctl_get(void)
 		shim_dmn_known = false;
 	}
 	shim_ctl_pid = me;
+	shim_fd_own(fd, &shim_ctl_fd);
 	__atomic_store_n(&shim_ctl_fd, fd, __ATOMIC_RELEASE);
 	return fd;
 }

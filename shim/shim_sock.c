@@ -374,8 +374,13 @@ SHIM_VIS int shutdown(int fd, int how)
 
 SHIM_VIS int close(int fd)
 {
-	if (shim_ipc_is_ctl(fd))
-		shim_ipc_fd_closed(fd);
+	/* One of the shim's own numbers: never the program's to close (it
+	 * sweeps numbers it does not know), so, as Linux for a number not
+	 * open, EBADF (shim_fd.c). */
+	if (shim_fd_owned(fd)) {
+		errno = EBADF;
+		return -1;
+	}
 	int r = shim_real.close(fd);
 	/* Even on EINTR/EIO Linux has released the fd number. */
 	if (r == 0 || errno != EBADF)
@@ -405,8 +410,13 @@ SHIM_VIS int dup(int fd)
 
 SHIM_VIS int dup2(int oldfd, int newfd)
 {
-	if (oldfd != newfd && shim_ipc_is_ctl(newfd))
-		shim_ipc_fd_closed(newfd);
+	if (oldfd != newfd && shim_fd_owned(newfd)) {
+		int e = shim_fd_evict(newfd); /* ours moves; the number is the program's */
+		if (e < 0) {
+			errno = -e;
+			return -1;
+		}
+	}
 	int r = shim_real.dup2(oldfd, newfd);
 
 	return r < 0 || oldfd == newfd ? r : shim_dup_done(oldfd, r);
@@ -414,8 +424,13 @@ SHIM_VIS int dup2(int oldfd, int newfd)
 
 SHIM_VIS int dup3(int oldfd, int newfd, int flags)
 {
-	if (shim_ipc_is_ctl(newfd))
-		shim_ipc_fd_closed(newfd);
+	if (oldfd != newfd && shim_fd_owned(newfd)) {
+		int e = shim_fd_evict(newfd);
+		if (e < 0) {
+			errno = -e;
+			return -1;
+		}
+	}
 	int r = shim_real.dup3(oldfd, newfd, flags);
 
 	return r < 0 ? r : shim_dup_done(oldfd, r);

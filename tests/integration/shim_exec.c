@@ -22,6 +22,10 @@
  *   writefd FD TEXT            (exec'd) write TEXT on an inherited socket
  *   closerange HOST PORT       close_range (plain, UNSHARE, CLOEXEC) and
  *                              closefrom keep the shim's fd table right
+ *   sweep HOST PORT            a program that closes (close loop, closefrom,
+ *                              close_range) and dup2s over numbers it never
+ *                              opened leaves the shim's own (control
+ *                              connection, inner epoll) working
  * Exit 0 = pass; a FAIL line says what went wrong. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -32,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/close_range.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -461,6 +466,99 @@ static int mode_closerange(int argc, char **argv)
 	return 0;
 }
 
+/* Send a line on s and wait (epoll, 5 s) for its echo. */
+static void sw_echo(int ep, int s, const char *line, const char *when)
+{
+	struct epoll_event ev;
+	char buf[64];
+	size_t got = 0, n = strlen(line);
+
+	ex_say(s, line);
+	while (got < n) {
+		int k = epoll_wait(ep, &ev, 1, 5000);
+		CHECK(k == 1 && ev.data.fd == s, "%s: epoll_wait gave %d (no echo within 5 s)", when, k);
+		ssize_t r = read(s, buf + got, sizeof buf - 1 - got);
+		CHECK(r > 0, "%s: read", when);
+		got += (size_t)r;
+	}
+	buf[got] = 0;
+	CHECK(strcmp(buf, line) == 0, "%s: echo '%s'", when, buf);
+}
+
+/* The open numbers from 3 on other than a and b (at most cap). */
+static int sw_others(int a, int b, int *out, int cap)
+{
+	int n = 0;
+
+	for (int fd = 3; fd < 1024; fd++)
+		if (fd != a && fd != b && syscall(SYS_fcntl, fd, F_GETFD) >= 0) {
+			CHECK(n < cap, "more open numbers than expected");
+			out[n++] = fd;
+		}
+	return n;
+}
+
+static int mode_sweep(int argc, char **argv)
+{
+	int own[8], now[8], n, m;
+
+	CHECK(argc == 4, "usage: sweep HOST PORT");
+	/* Nothing inherited: every number from 3 on is ours or the shim's. */
+	CHECK(syscall(SYS_close_range, 3u, ~0u, 0) == 0, "raw close_range");
+	int s = ex_connect(argv[2], argv[3], 0);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = s };
+	CHECK(ep >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev) == 0, "epoll");
+	sw_echo(ep, s, "one\n", "before");
+	n = sw_others(s, ep, own, 8);
+	CHECK(n >= 2, "the shim holds %d numbers of its own (control connection and inner epoll expected)", n);
+
+	/* 1: close() over every number it did not open, as daemons do */
+	for (int fd = 3; fd < 1024; fd++) {
+		if (fd == s || fd == ep)
+			continue;
+		errno = 0;
+		CHECK(close(fd) == -1 && errno == EBADF,
+		      "close(%d), a number this program never opened, did not fail with EBADF", fd);
+	}
+	m = sw_others(s, ep, now, 8);
+	CHECK(m == n && memcmp(own, now, (size_t)n * sizeof *own) == 0,
+	      "the close() sweep took the shim's numbers (%d of %d left)", m, n);
+	sw_echo(ep, s, "two\n", "after a close() sweep");
+
+	/* 2: closefrom and close_range above the program's highest number */
+	int top = (s > ep ? s : ep) + 1;
+	closefrom(top);
+	CHECK(close_range((unsigned)top, ~0u, 0) == 0, "close_range");
+	CHECK(close_range(3u, ~0u, CLOSE_RANGE_CLOEXEC) == 0, "close_range CLOEXEC");
+	m = sw_others(s, ep, now, 8);
+	CHECK(m == n, "closefrom/close_range took the shim's numbers (%d of %d left)", m, n);
+	sw_echo(ep, s, "three\n", "after closefrom and close_range");
+
+	/* 3: dup2 onto the shim's numbers: the program gets them, the shim
+	 * moves its own elsewhere */
+	int dn = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	CHECK(dn >= 0, "open /dev/null");
+	for (int i = 0; i < n; i++) {
+		char link[64], path[64];
+		CHECK(dup2(dn, own[i]) == own[i], "dup2 onto %d", own[i]);
+		snprintf(link, sizeof link, "/proc/self/fd/%d", own[i]);
+		ssize_t k = readlink(link, path, sizeof path - 1);
+		CHECK(k > 0, "readlink %s", link);
+		path[k] = 0;
+		CHECK(strcmp(path, "/dev/null") == 0, "fd %d after dup2 is %s, not /dev/null", own[i], path);
+	}
+	sw_echo(ep, s, "four\n", "after dup2 onto the shim's numbers");
+	/* A new socket needs the control connection, wherever it went. */
+	int s2 = ex_connect(argv[2], argv[3], 0);
+	ev.data.fd = s2;
+	CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, s2, &ev) == 0, "epoll_ctl s2");
+	sw_echo(ep, s2, "five\n", "a new connection after the sweeps");
+	CHECK(close(s2) == 0 && close(s) == 0 && close(ep) == 0, "close");
+	printf("sweep ok (%d numbers of the shim's kept)\n", n);
+	return 0;
+}
+
 static int mode_writefd(int argc, char **argv)
 {
 	CHECK(argc == 4, "usage: writefd FD TEXT");
@@ -479,7 +577,7 @@ int main(int argc, char **argv)
 		{ "pass", mode_pass },	 { "recvfd", mode_recvfd },   { "spawn", mode_spawn },
 		{ "passacc", mode_passacc },
 		{ "vfork", mode_vfork }, { "writefd", mode_writefd },
-		{ "closerange", mode_closerange },
+		{ "closerange", mode_closerange }, { "sweep", mode_sweep },
 	};
 
 	CHECK(argc >= 2, "usage: shim_exec MODE ARGS...");

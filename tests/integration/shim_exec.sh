@@ -13,6 +13,9 @@
 #      vfork parent's fd table is intact;
 #  (e) close_range (plain, CLOSE_RANGE_UNSHARE, CLOSE_RANGE_CLOEXEC) and
 #      closefrom keep the shim's fd table right;
+#  (e2) a program that closes every number it does not know (a close()
+#      loop: EBADF for each, closefrom, close_range) and dup2s onto the
+#      shim's own numbers keeps its epoll and can still make sockets;
 #  (f) the shared memory of an accepted socket closed in its own process
 #      goes back to the listener's pool, that of one handed to another
 #      image does not (ipc_pool_slots, ipc_pool_reused).
@@ -93,6 +96,12 @@ shim timeout 60 "$PROG" closerange "$HOST_IP" 7403 >"$T_TMP/cr.out" 2>&1 ||
 	{ cat "$T_TMP/cr.out" >&2; fail "close_range case failed"; }
 grep -q '^closerange ok' "$T_TMP/cr.out" || fail "close_range case did not report success"
 ok "(e) close_range (plain, UNSHARE) and closefrom: the numbers, reused by a pipe, are kernel fds again; CLOSE_RANGE_CLOEXEC left a working socket"
+
+# (e2) a program that sweeps numbers it never opened
+shim timeout 60 "$PROG" sweep "$HOST_IP" 7403 >"$T_TMP/sw.out" 2>&1 ||
+	{ cat "$T_TMP/sw.out" >&2; fail "sweep case failed"; }
+grep -q '^sweep ok' "$T_TMP/sw.out" || fail "sweep case did not report success"
+ok "(e2) close() over every unknown number (EBADF for each, as Linux), closefrom, close_range and dup2 onto the shim's own numbers: its control connection and inner epoll kept working ($(grep -o '[0-9]* numbers' "$T_TMP/sw.out"))"
 
 # (f) pooled shared memory does not follow a socket to another image
 wait_ipc_socks 0 10
