@@ -105,10 +105,13 @@ static void ipc_sess_maybe_free(struct ipc_sess *ss)
 
 static void ipc_sess_close(struct ipc_sess *ss, const char *bad)
 {
+	static struct log_limit lim;
+
 	if (bad) {
 		ipc_state->sess_dropped++;
 		ipc_state->bad_msgs++;
-		log_warn("ipc: control connection of pid %ld dropped: %s", (long)ss->pid, bad);
+		log_limited(&lim, LOG_WARNING, "ipc: control connection of pid %ld dropped: %s",
+			    (long)ss->pid, bad);
 	} else {
 		log_verbose("ipc: pid %ld closed its control connection", (long)ss->pid);
 	}
@@ -232,7 +235,8 @@ static bool ipc_on_hello(struct ctl *c, struct ctl_client *cl, const uint8_t *ms
 		return false;
 	}
 	if (ip->nsess >= IPC_MAX_SESSIONS) {
-		log_warn("ipc: too many sessions; refusing a client");
+		static struct log_limit lim;
+		log_limited(&lim, LOG_WARNING, "ipc: too many sessions; refusing a client");
 		return false;
 	}
 	ss = calloc(1, sizeof *ss);
@@ -248,8 +252,9 @@ static bool ipc_on_hello(struct ctl *c, struct ctl_client *cl, const uint8_t *ms
 	ip->nsess++;
 	ip->sess_opened++;
 	if (he.version != IPC_VERSION) {
-		log_warn("ipc: pid %ld speaks protocol version %u, not %u", (long)pid, he.version,
-			 IPC_VERSION);
+		static struct log_limit lim;
+		log_limited(&lim, LOG_WARNING, "ipc: pid %ld speaks protocol version %u, not %u",
+			    (long)pid, he.version, IPC_VERSION);
 		ipc_send(ss->src.fd, IPC_HELLO, IPC_F_REPLY, h.seq, -EPROTONOSUPPORT, NULL, 0,
 			 NULL, 0);
 		ipc_sess_close(ss, "protocol version");

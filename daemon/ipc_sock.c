@@ -40,11 +40,13 @@ static void ipc_sock_free(struct ipc_sock *is);
 
 static void ipc_sock_drop(struct ipc_sock *is, const char *why)
 {
+	static struct log_limit lim;
 	struct ipc *ip = ipc_state;
 
 	ip->socks_dropped++;
 	ip->bad_msgs++;
-	log_warn("ipc: socket %u of pid %ld dropped: %s", is->id, (long)is->sess->pid, why);
+	log_limited(&lim, LOG_WARNING, "ipc: socket %u of pid %ld dropped: %s", is->id,
+		    (long)is->sess->pid, why);
 	ipc_sock_free(is);
 }
 

@@ -1,7 +1,9 @@
 /* log.c - owns where ustackd's messages go: "ustackd: ..." lines on stderr
  * while in the foreground (or before detaching), syslog(3) afterwards.
- * Trace lines from the stack get a wall-clock timestamp on stderr. */
+ * Trace lines from the stack get a wall-clock timestamp on stderr;
+ * messages others can cause at will are rate-limited (log_limited). */
 #include "log.h"
+#include "clock.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,6 +45,32 @@ void log_msg(int prio, const char *fmt, ...)
 		fprintf(stderr, "%s: %s\n", log_ident, line);
 	}
 	va_end(ap);
+}
+
+void log_limited(struct log_limit *l, int prio, const char *fmt, ...)
+{
+	uint64_t now = clock_now_us();
+	char line[1024];
+	va_list ap;
+
+	if (now - l->window_us >= 1000000u) {
+		l->window_us = now;
+		l->sent = 0;
+	}
+	if (l->sent >= LOG_LIMIT_BURST) {
+		l->suppressed++;
+		return;
+	}
+	l->sent++;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (l->suppressed) {
+		log_msg(prio, "%s (%lu more like it left out)", line, l->suppressed);
+		l->suppressed = 0;
+	} else {
+		log_msg(prio, "%s", line);
+	}
 }
 
 void log_trace(void *ctx, const char *line)

@@ -4,6 +4,7 @@
 #define UD_LOG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <syslog.h>
 
 void log_init(const char *ident, bool verbose);
@@ -21,6 +22,19 @@ void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 		if (log_is_verbose())                                          \
 			log_msg(LOG_INFO, __VA_ARGS__);                        \
 	} while (0)
+
+/* Messages a program or a peer can cause at will (a misbehaving session
+ * or socket dropped): at most LOG_LIMIT_BURST per second per kind; the
+ * rest are counted, and the next one that goes out says how many were
+ * left out, so a hostile program cannot flood the journal. */
+#define LOG_LIMIT_BURST 10
+struct log_limit {
+	uint64_t window_us;
+	unsigned sent;
+	unsigned long suppressed;
+};
+void log_limited(struct log_limit *l, int prio, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* us_trace_fn for the stack: one timestamped line per packet step. */
 void log_trace(void *ctx, const char *line);
