@@ -16,7 +16,7 @@
 #    to 0) and the stack still answers ping.
 # An AddressSanitizer build of ustackd (the CI's second build) turns any
 # memory error on these paths into a failure here.
-# shellcheck source-path=SCRIPTDIR source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh disable=SC2119,SC2015
 source "$(dirname "$0")/lib.sh" "$@"
 # shellcheck source=shim_lib.sh
 source "$(dirname "$0")/shim_lib.sh"
