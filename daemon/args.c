@@ -41,6 +41,10 @@ static void args_usage(FILE *f)
 		"                      microseconds (lower latency, a busier CPU; default 0)\n"
 		"  --cpu N             run on CPU N only (e.g. the CPU of the programs it\n"
 		"                      serves: their wake-ups stay on one CPU; default any)\n"
+		"  --user-sessions N   programs (control connections) one user may have\n"
+		"                      open, 1..1024 (default 512)\n"
+		"  --user-sockets N    ustack sockets one user's programs may hold together,\n"
+		"                      1..4194304 (default 65536)\n"
 		"  --offload on|off    virtio-net header on the device: checksum offload, TSO\n"
 		"                      out, GSO in (default on; off with --fault)\n"
 		"  --foreground        stay in the foreground and log to stderr\n"
@@ -179,7 +183,7 @@ static enum args_result args_services(struct args *a, const char *s)
 enum {
 	OPT_IFNAME = 256, OPT_MODE, OPT_ADDR, OPT_GATEWAY, OPT_HOST_ADDR, OPT_MTU,
 	OPT_SOCKET, OPT_SERVICES, OPT_FOREGROUND, OPT_VERBOSE, OPT_TRACE, OPT_FAULT, OPT_TIME_WAIT,
-	OPT_OFFLOAD, OPT_TCP_MEM, OPT_BUSY_POLL, OPT_CPU,
+	OPT_OFFLOAD, OPT_TCP_MEM, OPT_BUSY_POLL, OPT_CPU, OPT_USER_SESSIONS, OPT_USER_SOCKETS,
 	OPT_SOCKET_MODE, OPT_SOCKET_GROUP,
 };
 
@@ -203,6 +207,8 @@ static const struct option args_options[] = {
 	{ "tcp-mem", required_argument, NULL, OPT_TCP_MEM },
 	{ "busy-poll", required_argument, NULL, OPT_BUSY_POLL },
 	{ "cpu", required_argument, NULL, OPT_CPU },
+	{ "user-sessions", required_argument, NULL, OPT_USER_SESSIONS },
+	{ "user-sockets", required_argument, NULL, OPT_USER_SOCKETS },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -275,6 +281,8 @@ enum args_result args_parse(struct args *a, int argc, char **argv)
 	a->time_wait = 60;
 	a->offload = true;
 	a->cpu = -1;
+	a->user_sessions = 512;
+	a->user_sockets = 65536;
 	strcpy(a->socket_path, ARGS_DEFAULT_SOCKET);
 	a->socket_mode = 0660;
 	a->socket_gid = -1;
@@ -330,6 +338,19 @@ enum args_result args_parse(struct args *a, int argc, char **argv)
 					      "0..10000", optarg);
 			else
 				a->busy_poll_us = (unsigned)v;
+			break;
+		case OPT_USER_SESSIONS:
+			if (args_num(optarg, 1024, &v) < 0 || v < 1)
+				r = args_fail("--user-sessions '%s': must be a number in 1..1024", optarg);
+			else
+				a->user_sessions = (unsigned)v;
+			break;
+		case OPT_USER_SOCKETS:
+			if (args_num(optarg, 4194304, &v) < 0 || v < 1)
+				r = args_fail("--user-sockets '%s': must be a number in 1..4194304",
+					      optarg);
+			else
+				a->user_sockets = (unsigned)v;
 			break;
 		case OPT_CPU:
 			if (args_num(optarg, 1023, &v) < 0)

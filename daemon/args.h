@@ -26,6 +26,8 @@ struct args {
 	bool offload;       /* --offload: virtio-net header, TSO/GSO, checksums */
 	unsigned busy_poll_us; /* --busy-poll: spin this long after work; 0 = never */
 	int cpu;               /* --cpu: run on this CPU only; -1 = anywhere */
+	unsigned user_sessions; /* --user-sessions: programs (sessions) per user */
+	unsigned user_sockets;  /* --user-sockets: ustack sockets per user */
 	char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	unsigned socket_mode; /* --socket-mode, default 0660 */
 	long socket_gid;      /* --socket-group; -1 = the daemon's group */

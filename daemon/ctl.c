@@ -181,6 +181,11 @@ static void ctl_reply_end(struct ctl_client *cl)
 
 /* The binary protocol takes the connection over: out of the loop and the
  * client list; the caller owns the returned fd. */
+uid_t ctl_client_uid(const struct ctl_client *cl)
+{
+	return cl->uid;
+}
+
 int ctl_client_take(struct ctl *c, struct ctl_client *cl, pid_t *pid, uid_t *uid)
 {
 	int fd = cl->src.fd;

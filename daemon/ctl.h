@@ -50,8 +50,10 @@ struct ctl {
 	uint64_t chans; /* connections that were IPC_CHAN channels */
 };
 
-/* For the binary handler: take the client's connection out of ctl (loop,
- * list, timeout); returns its fd and the peer's SO_PEERCRED pid/uid. */
+/* For the binary handler: the peer's uid (SO_PEERCRED at accept) ... */
+uid_t ctl_client_uid(const struct ctl_client *cl);
+/* ... and taking the client's connection out of ctl (loop, list, timeout);
+ * returns its fd and the peer's SO_PEERCRED pid/uid. */
 int ctl_client_take(struct ctl *c, struct ctl_client *cl, pid_t *pid, uid_t *uid);
 /* Create, bind and listen (before detaching, so errors reach the terminal).
  * Errors are logged; returns 0 or negative errno. */

@@ -91,6 +91,43 @@ int ipc_send_to(int fd, uint32_t owner, uint16_t type, uint16_t flags, uint32_t 
 	return (size_t)n == sizeof h + len ? 0 : -EMSGSIZE;
 }
 
+/* ---- users --------------------------------------------------------------- */
+
+static struct ipc_user *ipc_user_get(uid_t uid)
+{
+	struct ipc_user *u;
+
+	LIST_FOREACH(u, &ipc_state->users, link)
+		if (u->uid == uid)
+			return u;
+	u = calloc(1, sizeof *u);
+	if (!u)
+		return NULL;
+	u->uid = uid;
+	LIST_INSERT_HEAD(&ipc_state->users, u, link);
+	return u;
+}
+
+static void ipc_user_put(struct ipc_user *u)
+{
+	if (u->nsess || u->nsocks)
+		return;
+	LIST_REMOVE(u, link);
+	free(u);
+}
+
+bool ipc_sess_room(struct ipc_sess *ss)
+{
+	return ss->nsocks < IPC_SOCKS_PER_PROC &&
+	       ss->user->nsocks < ipc_state->ud->args.user_sockets;
+}
+
+void ipc_sess_hold(struct ipc_sess *ss)
+{
+	ss->nsocks++;
+	ss->user->nsocks++;
+}
+
 /* ---- sessions ---------------------------------------------------------------- */
 
 static void ipc_sess_maybe_free(struct ipc_sess *ss)
@@ -100,6 +137,8 @@ static void ipc_sess_maybe_free(struct ipc_sess *ss)
 	LIST_REMOVE(ss, link);
 	ipc_state->nsess--;
 	ipc_state->sess_closed++;
+	ss->user->nsess--;
+	ipc_user_put(ss->user);
 	free(ss);
 }
 
@@ -126,6 +165,7 @@ static void ipc_sess_close(struct ipc_sess *ss, const char *bad)
 void ipc_sess_put(struct ipc_sess *ss)
 {
 	ss->nsocks--;
+	ss->user->nsocks--;
 	ipc_sess_maybe_free(ss);
 }
 
@@ -239,11 +279,32 @@ static bool ipc_on_hello(struct ctl *c, struct ctl_client *cl, const uint8_t *ms
 		log_limited(&lim, LOG_WARNING, "ipc: too many sessions; refusing a client");
 		return false;
 	}
-	ss = calloc(1, sizeof *ss);
-	if (!ss)
+	struct ipc_user *u = ipc_user_get(ctl_client_uid(cl));
+	if (!u)
 		return false;
+	if (u->nsess >= ip->ud->args.user_sessions) {
+		/* Answered, so that the program's socket() says why (ENOBUFS). */
+		static struct log_limit lim;
+		int fd = ctl_client_take(c, cl, &pid, &uid);
+
+		ip->user_sess_refused++;
+		log_limited(&lim, LOG_WARNING,
+			    "ipc: user %lu has %u programs on the stack (--user-sessions); refusing pid %ld",
+			    (unsigned long)uid, u->nsess, (long)pid);
+		ipc_send(fd, IPC_HELLO, IPC_F_REPLY, h.seq, -ENOBUFS, NULL, 0, NULL, 0);
+		close(fd);
+		ipc_user_put(u);
+		return true;
+	}
+	ss = calloc(1, sizeof *ss);
+	if (!ss) {
+		ipc_user_put(u);
+		return false;
+	}
 	ss->src.fd = ctl_client_take(c, cl, &pid, &uid);
 	ss->src.fn = ipc_sess_on_ctl;
+	ss->user = u;
+	u->nsess++;
 	ss->pid = pid;
 	ss->uid = uid;
 	/* While the peer waits for our HELLO reply on this connection. */
@@ -348,5 +409,7 @@ void ipc_report(report_line_fn fn, void *ctx)
 	IPC_LINE("chan_refused", ip->chan_refused);
 	IPC_LINE("chan_orphaned", ip->chan_orphaned);
 	IPC_LINE("chan_unaccepted", ip->chan_unaccepted);
+	IPC_LINE("user_sess_refused", ip->user_sess_refused);
+	IPC_LINE("user_socks_refused", ip->user_socks_refused);
 #undef IPC_LINE
 }

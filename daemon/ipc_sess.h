@@ -23,9 +23,19 @@ struct ud;
 struct ctl;
 struct ipc_sock;
 
+/* What one user's programs hold together (--user-sessions, --user-sockets):
+ * one user cannot take the daemon from the others. */
+struct ipc_user {
+	LIST_ENTRY(ipc_user) link;
+	uid_t uid;
+	unsigned nsess;  /* sessions alive (also closed ones still holding sockets) */
+	unsigned nsocks; /* ipc_socks of those sessions */
+};
+
 struct ipc_sess {
 	struct loop_source src; /* the control connection; fd -1 once closed */
 	LIST_ENTRY(ipc_sess) link;
+	struct ipc_user *user;
 	pid_t pid;
 	uid_t uid;
 	bool net_bind; /* CAP_NET_BIND_SERVICE at HELLO (peercap.c) */
@@ -33,12 +43,14 @@ struct ipc_sess {
 };
 
 LIST_HEAD(ipc_sess_list, ipc_sess);
+LIST_HEAD(ipc_user_list, ipc_user);
 LIST_HEAD(ipc_sock_list, ipc_sock);
 
 /* The module state (one per daemon). */
 struct ipc {
 	struct ud *ud;
 	struct ipc_sess_list sessions;
+	struct ipc_user_list users;
 	struct ipc_sock_list socks;
 	struct ipc_sock_list wakeq; /* sockets with an IPC_WAKE to send */
 	struct ipc_sock_list pushq; /* listeners with connections to push */
@@ -71,6 +83,9 @@ struct ipc {
 	 * such socket or token), and connections reset because theirs never
 	 * came or their listener closed first */
 	uint64_t chan_bound, chan_refused, chan_orphaned, chan_unaccepted;
+	/* refused by a per-user limit: sessions (HELLO answered -ENOBUFS) and
+	 * sockets (IPC_SOCKET -ENOBUFS; accepted connections wait unpushed) */
+	uint64_t user_sess_refused, user_socks_refused;
 	uint64_t flush_round; /* ipc_flush_wakes calls (starts at 1) */
 };
 
@@ -83,6 +98,10 @@ void ipc_fini(void);
 /* `name value` lines (the `ipc` control command). */
 void ipc_report(report_line_fn fn, void *ctx);
 
+/* May this session hold one more socket (per process and per user)? */
+bool ipc_sess_room(struct ipc_sess *ss);
+/* A socket's reference to its session (and its user's count). */
+void ipc_sess_hold(struct ipc_sess *ss);
 /* Drop a session reference held by a socket (frees a closed, empty session). */
 void ipc_sess_put(struct ipc_sess *ss);
 

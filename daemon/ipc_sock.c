@@ -149,8 +149,7 @@ static void ipc_sock_publish(struct ipc_sock *is)
 	/* A listener with connections in the stack's queue: push them at
 	 * the end of this loop round (outside the stack's processing). */
 	if (is->listening && (ev & US_EV_IN) && !is->push_pending && is->src.fd >= 0 &&
-	    is->pushed - SHM_LOAD(sh->acc_taken) < IPC_PUSH_MAX &&
-	    is->sess->nsocks < IPC_SOCKS_PER_PROC) {
+	    is->pushed - SHM_LOAD(sh->acc_taken) < IPC_PUSH_MAX && ipc_sess_room(is->sess)) {
 		is->push_pending = true;
 		LIST_INSERT_HEAD(&ipc_state->pushq, is, push_link);
 	}
@@ -543,6 +542,11 @@ int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so
 		err = -EMFILE;
 		goto fail_so;
 	}
+	if (!ipc_sess_room(ss)) { /* the user's programs hold --user-sockets */
+		ip->user_socks_refused++;
+		err = -ENOBUFS;
+		goto fail_so;
+	}
 	is = calloc(1, sizeof *is);
 	if (!is) {
 		err = -ENOMEM;
@@ -616,7 +620,7 @@ int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so
 	}
 	is->sess = ss;
 	is->id = ++ip->next_id;
-	ss->nsocks++;
+	ipc_sess_hold(ss);
 	LIST_INSERT_HEAD(&ip->socks, is, link);
 	ip->nsocks++;
 	ip->socks_opened++;
@@ -703,6 +707,15 @@ static int ipc_accept_one(struct ipc_sock *is, uint32_t owner, uint64_t now,
 	struct ipc_sock *cis;
 	int mfd, r;
 
+	/* Out of room, the connection stays queued (Linux's EMFILE). */
+	if (is->sess->nsocks >= IPC_SOCKS_PER_PROC) {
+		ipc_state->emfile++;
+		return -EMFILE;
+	}
+	if (!ipc_sess_room(is->sess)) {
+		ipc_state->user_socks_refused++;
+		return -ENOBUFS;
+	}
 	r = us_accept(is->so, &cso, &peer, now);
 	if (r < 0)
 		return r;
@@ -766,7 +779,7 @@ static int ipc_do_accept(struct ipc_sock *is, const struct ipc_msg *m, uint64_t 
  * wait there. */
 static void ipc_push_accepts(struct ipc_sock *is, uint64_t now)
 {
-	while (is->src.fd >= 0 && is->so && is->sess->nsocks < IPC_SOCKS_PER_PROC) {
+	while (is->src.fd >= 0 && is->so && ipc_sess_room(is->sess)) {
 		/* acc_taken is the program's: a lie only changes how many
 		 * of its own connections wait in its own channel. */
 		uint32_t waiting = is->pushed - SHM_LOAD(is->shm->acc_taken);
