@@ -424,7 +424,23 @@ static void ctl_accept_one(struct ctl *c, int fd, uint64_t now)
 		return;
 	}
 
-	if (c->nclients >= CTL_MAX_CLIENTS) {
+	/* Full: a connection whose first record is here already is served
+	 * anyway (a session's HELLO leaves ctl at once; a command's reply is
+	 * short), and one that said nothing takes the place of the oldest
+	 * that said nothing either -- so a program that holds connections
+	 * open without a word cannot keep everyone else off the stack. */
+	if (c->nclients >= CTL_MAX_CLIENTS && first < 0) {
+		struct ctl_client *old;
+
+		TAILQ_FOREACH(old, &c->clients, link)
+			if (!old->replying)
+				break;
+		if (old) {
+			c->evicted++;
+			ctl_client_free(old, false);
+		}
+	}
+	if (c->nclients >= CTL_MAX_CLIENTS && (first < 0 || c->nclients >= 2 * CTL_MAX_CLIENTS)) {
 		static const char msg[] = "error: too many control clients\n";
 		send(fd, msg, sizeof msg - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 		ctl_discard_input(fd);

@@ -47,6 +47,7 @@ struct ctl {
 	 * the fd (no client, no timeout, no loop round). */
 	void (*chan)(int fd, const uint8_t *msg, size_t len, uint64_t now);
 	uint64_t accepted, rejected, dropped, commands; /* counters */
+	uint64_t evicted; /* silent clients closed to make room for a new one */
 	uint64_t chans; /* connections that were IPC_CHAN channels */
 };
 

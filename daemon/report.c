@@ -56,6 +56,7 @@ void report_counters(struct ud *ud, bool nonzero, report_line_fn fn, void *ctx)
 	report_ctr(&k, nonzero, "ctl_accepted", ud->ctl.accepted);
 	report_ctr(&k, nonzero, "ctl_chans", ud->ctl.chans);
 	report_ctr(&k, nonzero, "ctl_rejected", ud->ctl.rejected);
+	report_ctr(&k, nonzero, "ctl_evicted", ud->ctl.evicted);
 	report_ctr(&k, nonzero, "ctl_dropped", ud->ctl.dropped);
 	report_ctr(&k, nonzero, "ctl_commands", ud->ctl.commands);
 	report_ctr(&k, nonzero, "svc_rx", ud->svc.rx);
