@@ -9,12 +9,12 @@ records that are well-formed, nearly well-formed (a known type with a
 payload of random bytes or of the wrong size, random flags, a length that
 lies, descriptors attached) or garbage, on control connections, socket
 channels and channels of accepted connections (IPC_CHAN with right and
-wrong tokens); it writes random values over the shared header and the rings
-of its own sockets and rings doorbells; it leaves records unread and
-channels full.  Addresses are only ever the test's own (STACK_IP, HOST_IP
+wrong tokens), and ustackctl's text commands, garbled or not; it writes
+random values over the shared header and the rings of its own sockets and
+rings doorbells; it leaves records unread and channels full.  Addresses are only ever the test's own (STACK_IP, HOST_IP
 and the rest of their /24), so nothing leaves the namespace.  Every few
 hundred actions a fresh session must still be answered within 5 s.
-Prints 'fuzz ok ACTIONS RECORDS CHANNELS' (exit 0), or FAIL and the seed."""
+Prints 'fuzz ok ACTIONS RECORDS CHANNELS TEXTS ANSWERS' (exit 0), or FAIL and the seed."""
 import array
 import faulthandler
 import mmap
@@ -51,6 +51,8 @@ net = struct.unpack('!I', socket.inet_aton(stack_ip))[0] & 0xFFFFFF00
 ips = [struct.unpack('!I', socket.inet_aton(a))[0] for a in (stack_ip, host_ip)]
 records = 0
 chans = 0
+texts = 0
+answers = 0
 
 
 def fail(msg):
@@ -221,6 +223,45 @@ def scribble(s):
             pass
 
 
+WORDS = ['counters', 'nonzero', 'neigh', 'sockets', 'status', 'ipc', 'help', 'clear', 'log',
+         '', ' ', '\t', '\0', '%s%n', 'x' * 300]
+
+
+def text_command():
+    """ustackctl's text protocol: a command, maybe garbled, on a fresh
+    connection; the reply is read (or not) and the connection closed."""
+    global texts, answers
+    texts += 1
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        c.connect(ctl_path)
+        k = rnd.random()
+        if k < 0.6:
+            line = ' '.join(rnd.choice(WORDS) for _ in range(rnd.randrange(1, 6)))
+            data = line.encode()
+        elif k < 0.8:
+            data = bytes(rnd.randrange(32, 127) for _ in range(rnd.randrange(0, 600)))
+        else:
+            data = rnd.randbytes(rnd.choice([1, 2, 8, 4095, 4096, 4097, 70000]))
+        send(c, data)
+        if rnd.random() < 0.7:
+            p = select.poll()
+            p.register(c, select.POLLIN)
+            first = True
+            while p.poll(200):
+                try:
+                    if not c.recv(65600, socket.MSG_DONTWAIT):
+                        break
+                except (BlockingIOError, ConnectionResetError):
+                    break
+                answers += first
+                first = False
+    except OSError:
+        pass
+    finally:
+        c.close()
+
+
 def main():
     sessions, socks, accepted = [], [], []
     fds_in = []  # (record, fd) pairs that came with pushes: IPC_CHAN material
@@ -309,9 +350,11 @@ def main():
                     if not drain(c) or rnd.random() < 0.1:
                         accepted.remove(c)
                         c.close()
-            else:
+            elif a < 0.97:
                 for s in sessions:
                     drain(s)
+            else:
+                text_command()
         except (BrokenPipeError, ConnectionResetError, ConnectionRefusedError):
             pass
         if actions % 400 == 0:
@@ -330,7 +373,7 @@ def main():
     for _, f in fds_in:
         os.close(f)
     k.close()
-    print(f'fuzz ok {actions} {records} {chans}')
+    print(f'fuzz ok {actions} {records} {chans} {texts} {answers}')
 
 
 main()

@@ -2,7 +2,8 @@
 # shim_fuzz.sh - random misbehaviour on ustackd's protocol (shim_fuzz.py:
 # sessions and sockets opened and dropped, records well-formed, nearly so
 # and garbage on control connections, socket channels and accepted
-# connections' channels, descriptors attached, shared headers and rings
+# connections' channels, ustackctl text commands garbled or not,
+# descriptors attached, shared headers and rings
 # scribbled over, channels left full) for USTACK_FUZZ_SECONDS (default 10)
 # with a random seed (printed; USTACK_FUZZ_SEED replays one).  Asserts:
 #  - ustackd stays up and answers a new session throughout (the fuzzer
@@ -58,7 +59,7 @@ wait "$fpid" || rc=$?
 forget_pid "$fpid"
 sed 's/^/    /' "$T_TMP/fuzz.out"
 [ "$rc" -eq 0 ] || fail "shim_fuzz.py (seed $SEED) exited $rc"
-read -r _ _ actions nrec nchan < <(grep '^fuzz ok' "$T_TMP/fuzz.out") ||
+read -r _ _ actions nrec nchan ntext nans < <(grep '^fuzz ok' "$T_TMP/fuzz.out") ||
 	fail "shim_fuzz.py (seed $SEED) did not report success"
 assert_alive
 bad=$(($(ipc_ctr bad_msgs) - b0))
@@ -67,9 +68,10 @@ sdropped=$(($(ipc_ctr sess_dropped) - s0))
 [ "$bad" -gt 0 ] && [ $((dropped + sdropped)) -gt 0 ] ||
 	fail "the fuzzing went unnoticed: ipc_bad_msgs +$bad, ipc_socks_dropped +$dropped, ipc_sess_dropped +$sdropped"
 pushes=$(($(ipc_ctr pushes) - p0))
+[ "$nans" -gt 0 ] || fail "no text command was answered ($ntext sent)"
 [ "$pushes" -gt 0 ] && [ "$nchan" -gt 0 ] ||
 	fail "no accepted connection reached the fuzzer (ipc_pushes +$pushes, $nchan channels opened)"
-ok "seed $SEED: $actions actions, $nrec records, $nchan accepted connections' channels in ${SECS} s; ustackd answered throughout (ipc_bad_msgs +$bad, ipc_socks_dropped +$dropped, ipc_sess_dropped +$sdropped, ipc_pushes +$pushes)"
+ok "seed $SEED: $actions actions, $nrec records, $nchan accepted connections' channels, $ntext text commands ($nans answered) in ${SECS} s; ustackd answered throughout (ipc_bad_msgs +$bad, ipc_socks_dropped +$dropped, ipc_sess_dropped +$sdropped, ipc_pushes +$pushes)"
 # Drops are logged at most LOG_LIMIT_BURST (10) a second per kind, the
 # rest counted in the next line that goes out.
 lines=$(grep -c 'dropped: ' "$LOG" || true)
