@@ -244,6 +244,12 @@ static void ctl_cmd_ipc(struct ctl_client *cl, int argc, char **argv, uint64_t n
 	ipc_report(ctl_reply_line, cl);
 }
 
+static void ctl_cmd_users(struct ctl_client *cl, int argc, char **argv, uint64_t now)
+{
+	(void)argc, (void)argv, (void)now;
+	ipc_report_users(ctl_reply_line, cl);
+}
+
 static void ctl_cmd_help(struct ctl_client *cl, int argc, char **argv, uint64_t now);
 
 static const struct ctl_cmd ctl_cmds[] = {
@@ -252,6 +258,7 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "sockets", "sockets", 0, 0, ctl_cmd_sockets },
 	{ "status", "status", 0, 0, ctl_cmd_status },
 	{ "ipc", "ipc", 0, 0, ctl_cmd_ipc },
+	{ "users", "users", 0, 0, ctl_cmd_users },
 	{ "help", "help", 0, 0, ctl_cmd_help },
 };
 

@@ -366,6 +366,23 @@ void ipc_fini(void)
 	ipc_state = NULL;
 }
 
+void ipc_report_users(report_line_fn fn, void *ctx)
+{
+	const struct ipc *ip = ipc_state;
+	const struct ipc_user *u;
+	char line[96];
+
+	if (!ip)
+		return;
+	snprintf(line, sizeof line, "uid sessions sockets (limits %u %u)",
+		 ip->ud->args.user_sessions, ip->ud->args.user_sockets);
+	fn(ctx, line);
+	LIST_FOREACH(u, &ip->users, link) {
+		snprintf(line, sizeof line, "%lu %u %u", (unsigned long)u->uid, u->nsess, u->nsocks);
+		fn(ctx, line);
+	}
+}
+
 void ipc_report(report_line_fn fn, void *ctx)
 {
 	const struct ipc *ip = ipc_state;

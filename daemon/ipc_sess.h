@@ -97,6 +97,9 @@ int ipc_init(struct ud *ud);
 void ipc_fini(void);
 /* `name value` lines (the `ipc` control command). */
 void ipc_report(report_line_fn fn, void *ctx);
+/* The `users` control command: per user (uid), the programs (sessions)
+ * and ustack sockets held now, after a header line. */
+void ipc_report_users(report_line_fn fn, void *ctx);
 
 /* May this session hold one more socket (per process and per user)? */
 bool ipc_sess_room(struct ipc_sess *ss);

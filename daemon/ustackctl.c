@@ -30,6 +30,8 @@ static void ctlc_usage(FILE *f)
 		"  counters [nonzero]  every counter (or only those not zero)\n"
 		"  neigh               the neighbour (ARP) cache\n"
 		"  sockets             the stack's sockets\n"
+		"  ipc                 libustack.so sessions and sockets: state and counters\n"
+		"  users               programs and sockets each user holds on the stack\n"
 		"  help                the commands the daemon knows\n"
 		"\n"
 		"Options:\n"

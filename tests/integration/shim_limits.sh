@@ -4,7 +4,8 @@
 # ustackd runs with --user-sessions 3 --user-sockets 20; its control
 # socket is open to group 65534 so that a second user (setpriv 65534) can
 # use it too.  Asserts:
-#  - three root programs under the shim hold a session each; a fourth
+#  - three root programs under the shim hold a session each (and
+#    `ustackctl users` shows uid 0 with 3 sessions, 3 sockets); a fourth
 #    root program's socket() fails with ENOBUFS (counted in
 #    ipc_user_sess_refused), while a program of user 65534 connects and
 #    echoes; once one of the three exits, the fourth's socket() works;
@@ -128,13 +129,16 @@ for i in 1 2 3; do
 	for _ in $(seq 50); do grep -q holding "$T_TMP/h$i.out" && break; sleep 0.1; done
 	grep -q holding "$T_TMP/h$i.out" || fail "holder $i did not get its session: $(cat "$T_TMP/h$i.out")"
 done
+users=$("$USTACKCTL" --socket "$SOCK" users)
+grep -qx 'uid sessions sockets (limits 3 20)' <<<"$users" || fail "ustackctl users header: $users"
+grep -qx '0 3 3' <<<"$users" || fail "ustackctl users does not show root's 3 sessions and 3 sockets: $users"
 r0=$(ipc_ctr user_sess_refused)
 out=$(shim timeout 20 "$PY" "$T_TMP/lim.py" one "$HOST_IP" 2>/dev/null) || fail "the fourth root program failed: $out"
 [ "$out" = "errno ENOBUFS" ] || fail "the fourth root program's socket(): '$out', expected ENOBUFS"
 [ "$(($(ipc_ctr user_sess_refused) - r0))" -ge 1 ] || fail "ipc_user_sess_refused did not grow"
 out=$(shim "${NOBODY[@]}" timeout 20 "$PY" "$T_TMP/lim.py" one "$HOST_IP") || fail "user 65534's program failed: $out"
 [ "$out" = "ok hello" ] || fail "user 65534 while root is at its limit: '$out'"
-ok "3 root programs hold their sessions: a 4th gets ENOBUFS from socket() (ipc_user_sess_refused), user 65534 connects and echoes"
+ok "3 root programs hold their sessions ('ustackctl users': 0 3 3): a 4th gets ENOBUFS from socket() (ipc_user_sess_refused), user 65534 connects and echoes"
 # shellcheck disable=SC2154
 exec {hfd1}>&-
 out=$(shim timeout 20 "$PY" "$T_TMP/lim.py" one "$HOST_IP" retry 2>/dev/null) || fail "the fourth root program failed: $out"
