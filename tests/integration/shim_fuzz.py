@@ -223,7 +223,7 @@ def scribble(s):
             pass
 
 
-WORDS = ['counters', 'nonzero', 'neigh', 'sockets', 'status', 'ipc', 'help', 'clear', 'log',
+WORDS = ['counters', 'nonzero', 'neigh', 'sockets', 'status', 'ipc', 'users', 'help', 'clear', 'log',
          '', ' ', '\t', '\0', '%s%n', 'x' * 300]
 
 
