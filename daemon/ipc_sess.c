@@ -122,6 +122,19 @@ bool ipc_sess_room(struct ipc_sess *ss)
 	       ss->user->nsocks < ipc_state->ud->args.user_sockets;
 }
 
+int ipc_sess_admit(struct ipc_sess *ss)
+{
+	if (ss->nsocks >= IPC_SOCKS_PER_PROC) {
+		ipc_state->emfile++;
+		return -EMFILE;
+	}
+	if (!ipc_sess_room(ss)) { /* the user's programs hold --user-sockets */
+		ipc_state->user_socks_refused++;
+		return -ENOBUFS;
+	}
+	return 0;
+}
+
 void ipc_sess_hold(struct ipc_sess *ss)
 {
 	ss->nsocks++;

@@ -103,6 +103,9 @@ void ipc_report_users(report_line_fn fn, void *ctx);
 
 /* May this session hold one more socket (per process and per user)? */
 bool ipc_sess_room(struct ipc_sess *ss);
+/* The same as an answer, counted: 0, -EMFILE (the process's 4096) or
+ * -ENOBUFS (the user's --user-sockets). */
+int ipc_sess_admit(struct ipc_sess *ss);
 /* A socket's reference to its session (and its user's count). */
 void ipc_sess_hold(struct ipc_sess *ss);
 /* Drop a session reference held by a socket (frees a closed, empty session). */

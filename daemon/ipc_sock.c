@@ -537,16 +537,8 @@ int ipc_sock_new(struct ipc_sess *ss, enum us_sock_type type, struct us_sock *so
 	if (prog_fd)
 		*prog_fd = -1;
 	*memfd = -1;
-	if (ss->nsocks >= IPC_SOCKS_PER_PROC) {
-		ip->emfile++;
-		err = -EMFILE;
+	if ((err = ipc_sess_admit(ss)) < 0)
 		goto fail_so;
-	}
-	if (!ipc_sess_room(ss)) { /* the user's programs hold --user-sockets */
-		ip->user_socks_refused++;
-		err = -ENOBUFS;
-		goto fail_so;
-	}
 	is = calloc(1, sizeof *is);
 	if (!is) {
 		err = -ENOMEM;
@@ -708,14 +700,8 @@ static int ipc_accept_one(struct ipc_sock *is, uint32_t owner, uint64_t now,
 	int mfd, r;
 
 	/* Out of room, the connection stays queued (Linux's EMFILE). */
-	if (is->sess->nsocks >= IPC_SOCKS_PER_PROC) {
-		ipc_state->emfile++;
-		return -EMFILE;
-	}
-	if (!ipc_sess_room(is->sess)) {
-		ipc_state->user_socks_refused++;
-		return -ENOBUFS;
-	}
+	if ((r = ipc_sess_admit(is->sess)) < 0)
+		return r;
 	r = us_accept(is->so, &cso, &peer, now);
 	if (r < 0)
 		return r;
