@@ -423,6 +423,7 @@ void ipc_report(report_line_fn fn, void *ctx)
 	IPC_LINE("doorbells", ip->doorbells);
 	IPC_LINE("doorbells_ahead", ip->lookahead);
 	IPC_LINE("wakes", ip->wakes);
+	IPC_LINE("futex_wakes", ip->fwakes);
 	IPC_LINE("eacces", ip->eacces);
 	IPC_LINE("emfile", ip->emfile);
 	IPC_LINE("drop_bad_rx_index", ip->bad_rx_index);

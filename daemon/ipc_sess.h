@@ -63,7 +63,7 @@ struct ipc {
 	/* counters */
 	uint64_t sess_opened, sess_closed, sess_dropped;
 	uint64_t socks_opened, socks_closed, socks_dropped, socks_lingered;
-	uint64_t bad_msgs, doorbells, wakes, requests, eacces, emfile;
+	uint64_t bad_msgs, doorbells, wakes, fwakes, requests, eacces, emfile;
 	/* channel events whose ring moves were synced before the record was
 	 * read (ipc_sock_on_chan: the doorbell's work ahead of the doorbell) */
 	uint64_t lookahead;

@@ -10,11 +10,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -168,6 +171,19 @@ static void ipc_sock_publish(struct ipc_sock *is)
 	    (__atomic_load_n(&sh->rx_tail, __ATOMIC_SEQ_CST) != is->seen_rx_tail ||
 	     __atomic_load_n(&sh->tx_head, __ATOMIC_SEQ_CST) != is->seen_tx_head))
 		is->dirty = true;
+	/* Callers sleeping on the futex word (shim/ipc.h "Readiness"): no
+	 * channel needed, the word is bumped at the end of the round. */
+	uint32_t fwant = __atomic_load_n(&sh->fwant, __ATOMIC_SEQ_CST);
+	if (fwant & ev) {
+		fwant = __atomic_fetch_and(&sh->fwant, ~ev, __ATOMIC_SEQ_CST);
+		if ((fwant & ev) && !is->fwake) {
+			is->fwake = true;
+			if (!is->wake_pending) {
+				is->wake_pending = true;
+				LIST_INSERT_HEAD(&ipc_state->wakeq, is, wake_link);
+			}
+		}
+	}
 	uint32_t want = __atomic_load_n(&sh->want, __ATOMIC_SEQ_CST);
 	/* No channel yet (an accepted connection, shim/ipc.h): the bits stay
 	 * for the publish that binds it, which sends the wake-up. */
@@ -215,6 +231,14 @@ void ipc_flush_wakes(void)
 		uint32_t bits = is->wake_bits;
 		bool pushed = is->push_round == ipc_state->flush_round;
 		is->wake_bits = 0;
+		if (is->fwake) {
+			is->fwake = false;
+			__atomic_fetch_add(&is->shm->fseq, 1u, __ATOMIC_SEQ_CST);
+			syscall(SYS_futex, &is->shm->fseq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+			ipc_state->fwakes++;
+		}
+		if (!bits)
+			continue;
 		if (is->src.fd < 0)
 			continue;
 		/* A listener that was just sent a connection needs no wake-up

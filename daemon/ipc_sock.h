@@ -43,6 +43,7 @@ struct ipc_sock {
 	LIST_ENTRY(ipc_sock) wake_link; /* in ipc.wakeq while wake_pending */
 	bool wake_pending; /* an IPC_WAKE goes out at the end of the loop round */
 	uint32_t wake_bits; /* ... for these US_EV_* bits */
+	bool fwake; /* ... and fseq is bumped and woken (shim/ipc.h) */
 	uint64_t push_round; /* ipc.flush_round of its last IPC_PUSH (it wakes too) */
 	LIST_ENTRY(ipc_sock) push_link; /* in ipc.pushq while push_pending */
 	bool push_pending; /* connections to push at the end of the loop round */

@@ -169,6 +169,16 @@
  * thread or process may still wait for them) and sends one IPC_WAKE.  The shim
  * drains IPC_WAKE messages (non-blocking) before re-checking.  So wake-ups
  * happen only on edges and only when asked; nothing spins.
+ * A blocking call (recv/send on a stream socket) sleeps first on the
+ * header's futex word instead: it loads `fseq`, ORs its bits into `fwant`
+ * (seq_cst), re-reads `events` and the ring, then FUTEX_WAITs on `fseq`
+ * with the value it loaded.  ustackd, when `events & fwant` becomes
+ * non-zero, clears those bits, and at the end of the loop round increments
+ * `fseq` and FUTEX_WAKEs every sleeper (shared futex, futex(2)).  No record
+ * to queue and none to peek at and take: one system call per wake-up on
+ * each side.  A futex cannot see ustackd die, so that sleep lasts at most
+ * SHIM_QUICK_MS (shim_ipc.c); then the call waits on its fd as above, where
+ * a hang-up is seen at once.
  */
 #ifndef USTACK_IPC_H
 #define USTACK_IPC_H
@@ -176,7 +186,7 @@
 #include <stdint.h>
 
 #define IPC_MAGIC 0x4b545355u /* "USTK" little-endian */
-#define IPC_VERSION 6
+#define IPC_VERSION 7
 #define IPC_MAX_PAYLOAD 65600u /* a UDP datagram and its header */
 #define IPC_SHM_HDR 4096u
 #define IPC_PUSH_MAX 16u /* IPC_PUSH records waiting in a listener's channel */
@@ -353,7 +363,9 @@ struct ipc_shm {
 				 * IPC_TXGROW, see "Send auto-tuning") */
 	uint32_t tx_grow;       /* 1: the send ring limits the connection,
 				 * IPC_TXGROW would double it */
-	uint32_t daemon_pad[6];
+	uint32_t fseq;          /* futex word: incremented (then FUTEX_WAKE, all)
+				 * when `events & fwant` became non-zero */
+	uint32_t daemon_pad[5];
 	/* written by the program */
 	uint32_t rx_tail;      /* bytes the program consumed */
 	uint32_t tx_head;      /* bytes the program produced */
@@ -383,6 +395,8 @@ struct ipc_shm {
 	int32_t rcvtimeo_ms;
 	int32_t sndtimeo_ms;
 	int32_t rcvlowat;
+	uint32_t fwant;        /* US_EV_* bits a caller sleeping on fseq waits
+				* for (cleared by ustackd as `want`) */
 };
 
 #endif

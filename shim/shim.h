@@ -250,6 +250,7 @@ int shim_wait(int fd, struct shim_sock *s, int timeout_ms);
 /* shim_wait for a caller that armed `bits` (shim_want) and saw them not
  * ready: after taking a leftover wake-up it checks them itself. */
 int shim_wait_for(int fd, struct shim_sock *s, unsigned bits, int timeout_ms);
+int shim_wait_quick(struct shim_sock *s, unsigned bits, int timeout_ms);
 /* Discard one queued IPC_WAKE record (never a reply another process waits
  * for); true when one was taken. */
 bool shim_drain(int fd, struct shim_sock *s);

@@ -113,6 +113,7 @@ ssize_t shim_stream_recv(int fd, struct shim_sock *s, const struct iovec *iov, i
 	/* Bytes to wait for: all with MSG_WAITALL, else SO_RCVLOWAT (tcp(7)). */
 	size_t lowat = (size_t)shim_rcvlowat(s);
 	size_t target = (flags & MSG_WAITALL) || lowat > want ? want : lowat ? lowat : 1;
+	bool quick_over = false; /* shim_wait_quick's stretch is spent */
 
 	if (s->listening)
 		return -ENOTCONN;
@@ -189,14 +190,23 @@ ssize_t shim_stream_recv(int fd, struct shim_sock *s, const struct iovec *iov, i
 			ret = got ? (ssize_t)got : -EAGAIN;
 			goto out;
 		}
-		shim_want(s, POLLIN);
-		if (shim_ready(s) & POLLIN)
-			continue;
 		int left = shim_left(deadline);
 		if (left == 0) {
 			ret = got ? (ssize_t)got : -EAGAIN;
 			goto out;
 		}
+		if (!quick_over) {
+			int q = shim_wait_quick(s, POLLIN, left);
+			if (q == -EINTR) {
+				ret = got ? (ssize_t)got : q;
+				goto out;
+			}
+			quick_over = q == -ETIMEDOUT;
+			continue;
+		}
+		shim_want(s, POLLIN);
+		if (shim_ready(s) & POLLIN)
+			continue;
 		int r = shim_wait_for(fd, s, POLLIN, left);
 		if (r == -EINTR || r == -ECONNRESET || r == -EBADF) {
 			ret = got ? (ssize_t)got : r;
@@ -221,6 +231,7 @@ ssize_t shim_stream_send(int fd, struct shim_sock *s, const struct iovec *iov, i
 {
 	size_t len = shim_iov_len(iov, n), sent = 0;
 	bool grow_asked = false; /* IPC_TXGROW sent since the ring was last written */
+	bool quick_over = false; /* shim_wait_quick's stretch is spent */
 	int timeo = shim_sndtimeo(s);
 	uint64_t deadline = timeo > 0 ? shim_now_ms() + (uint64_t)timeo : 0;
 	ssize_t ret;
@@ -306,15 +317,24 @@ ssize_t shim_stream_send(int fd, struct shim_sock *s, const struct iovec *iov, i
 			ret = sent ? (ssize_t)sent : -EAGAIN;
 			goto out;
 		}
-wait:
-		shim_want(s, POLLOUT);
-		if (shim_ready(s) & POLLOUT)
-			continue;
+wait:;
 		int left = shim_left(deadline);
 		if (left == 0) {
 			ret = sent ? (ssize_t)sent : -EAGAIN;
 			goto out;
 		}
+		if (!quick_over) {
+			int q = shim_wait_quick(s, POLLOUT, left);
+			if (q == -EINTR) {
+				ret = sent ? (ssize_t)sent : q;
+				goto out;
+			}
+			quick_over = q == -ETIMEDOUT;
+			continue;
+		}
+		shim_want(s, POLLOUT);
+		if (shim_ready(s) & POLLOUT)
+			continue;
 		int r = shim_wait_for(fd, s, POLLOUT, left);
 		if (r == -EINTR || r == -EBADF) {
 			ret = sent ? (ssize_t)sent : r;

@@ -4,6 +4,7 @@
  * from the shared header, wake-up waits and doorbells.  What comes from
  * ustackd is checked too: sizes, lengths, indices. */
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -18,6 +20,7 @@
 
 #define SHIM_DEFAULT_SOCKET "/run/ustack/ustackd.sock"
 #define SHIM_WAIT_SLICE_MS 1000 /* re-check at least this often (lost wake-up insurance) */
+#define SHIM_QUICK_MS 20 /* a blocking call's futex stretch (shim_wait_quick) */
 #define SHIM_WAIT_SHARED_MS 5    /* ... and this often while others wait on the same fd */
 
 static pthread_mutex_t shim_ctl_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -902,6 +905,30 @@ int shim_wait_for(int fd, struct shim_sock *s, unsigned bits, int timeout_ms)
 		return -ECONNRESET;
 	}
 	return 0; /* the record is taken by the next wait, if any */
+}
+
+/* The first stretch of a blocking wait: sleep on the header's futex word
+ * (ipc.h "Readiness") rather than on the channel.  ustackd wakes it with one
+ * FUTEX_WAKE instead of an IPC_WAKE record that the program would then have
+ * to peek at and take (three system calls less per wake-up, and none of
+ * AF_UNIX's queueing).  A futex does not see ustackd die, so the stretch is
+ * short: after SHIM_QUICK_MS the caller waits on the channel as before,
+ * where a hang-up is seen at once.  0: look again; -ETIMEDOUT: the stretch
+ * (or timeout_ms, if shorter) is over; -EINTR. */
+int shim_wait_quick(struct shim_sock *s, unsigned bits, int timeout_ms)
+{
+	struct ipc_shm *sh = s->shm;
+	/* The word before the bits: a bump after this load fails the wait. */
+	uint32_t seq = __atomic_load_n(&sh->fseq, __ATOMIC_ACQUIRE);
+
+	__atomic_fetch_or(&sh->fwant, bits, __ATOMIC_SEQ_CST);
+	if (shim_ready(s) & (bits | POLLERR | POLLHUP))
+		return 0;
+	int ms = timeout_ms < 0 || timeout_ms > SHIM_QUICK_MS ? SHIM_QUICK_MS : timeout_ms;
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	if (syscall(SYS_futex, &sh->fseq, FUTEX_WAIT, seq, &ts, NULL, 0) == 0 || errno == EAGAIN)
+		return 0;
+	return errno == EINTR ? -EINTR : errno == ETIMEDOUT ? -ETIMEDOUT : 0;
 }
 
 void shim_doorbell(int fd, struct shim_sock *s, bool rx)

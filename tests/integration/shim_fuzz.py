@@ -27,7 +27,7 @@ import sys
 import time
 
 MAGIC = 0x4B545355
-VERSION = 6
+VERSION = 7
 HDR = struct.Struct('<IHHIiII')  # magic type flags seq status len owner
 F_REPLY, F_NOREPLY, F_NONBLOCK = 0x1, 0x2, 0x4
 SI = struct.Struct('<IIIIIHHIIQQ')  # ipc_sockinfo

@@ -19,7 +19,7 @@ import struct
 import sys
 
 MAGIC = 0x4B545355
-VERSION = 6
+VERSION = 7
 HDR = struct.Struct('<IHHIiII')  # magic type flags seq status len owner
 IPC_HELLO, IPC_SOCKET, IPC_CHAN, IPC_SETOPT, IPC_GETNAME = 1, 2, 3, 15, 17
 IPC_BIND, IPC_LISTEN, IPC_MEMFD, IPC_PUSH = 10, 11, 23, 41

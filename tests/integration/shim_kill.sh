@@ -141,6 +141,60 @@ grep -q "^libustack: lost ustackd at $SOCK" "$T_TMP/curl3.err" ||
 ok "curl under the shim exited (status $rc) ${el} ms after ustackd was killed mid-download"
 while read -r l; do ok "stderr: $l"; done <"$T_TMP/curl3.err"
 
+# 3c. ustackd (restarted) killed while a program sleeps in a blocking
+# recv(): that sleep starts on the socket's futex word, which cannot see
+# ustackd die (shim_wait_quick), so it is short and the wait moves to the
+# channel, where the hang-up is seen: the program must get its error within
+# 1 s too.
+start_daemon
+ip netns exec "$NS" timeout 30 "$PY" -c '
+import socket, time
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("'"$HOST_IP"'", 8893))
+l.listen(1)
+c, _ = l.accept()
+time.sleep(25)
+' &
+PIDS+=($!)
+wait_kernel_listen 8893
+shim_bg timeout 30 "$PY" -c '
+import socket, sys
+s = socket.create_connection(("'"$HOST_IP"'", 8893))
+print("connected", flush=True)
+try:
+    s.recv(10)
+except OSError as e:
+    print("recv:", e.strerror, flush=True)
+    sys.exit(3)
+print("recv returned", flush=True)
+' >"$T_TMP/rb.out" 2>"$T_TMP/rb.err" &
+PIDS+=($!)
+cpid=$!
+for ((i = 0; i < 200; i++)); do
+	grep -q connected "$T_TMP/rb.out" && break
+	sleep 0.05
+done
+grep -q connected "$T_TMP/rb.out" || fail "the blocking reader under the shim did not connect: $(cat "$T_TMP/rb.err")"
+sleep 0.5
+alive "$cpid" || fail "the blocking reader under the shim ended before ustackd was killed"
+t0=$(now_ns)
+kill -KILL "$DPID"
+for ((i = 0; i < 1000; i++)); do
+	alive "$cpid" || break
+	sleep 0.01
+done
+el=$((($(now_ns) - t0) / 1000000))
+wait "$DPID" 2>/dev/null || true
+forget_pid "$DPID"
+alive "$cpid" && fail "the blocking reader still waits $el ms after ustackd was killed"
+rc=0
+wait "$cpid" || rc=$?
+forget_pid "$cpid"
+[ "$rc" -eq 3 ] || fail "the blocking reader exited $rc, not with recv's error: $(cat "$T_TMP/rb.out" "$T_TMP/rb.err")"
+[ "$el" -le 1000 ] || fail "the blocking reader got its error $el ms after ustackd was killed (bound 1000 ms)"
+ok "a blocking recv() under the shim failed ${el} ms after ustackd was killed: $(grep recv: "$T_TMP/rb.out")"
+
 # 4. ustackd not running
 rc=0
 err=$(shim timeout 10 nc -w 1 "$HOST_IP" 8892 2>&1 </dev/null) || rc=$?

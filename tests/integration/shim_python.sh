@@ -70,6 +70,38 @@ ahead=$(($(ipc_ctr doorbells_ahead) - a0))
 [ "$ahead" -ge 250 ] || fail "only $ahead of 300 requests were synced ahead of their doorbell"
 ok "300 request/response exchanges byte-exact; $ahead requests left before their doorbell was read"
 
+# 1c. the same with a blocking socket (no timeout: python3 calls recv()
+# and send() directly, no poll): a recv that finds the ring empty sleeps on
+# the socket's futex word and ustackd wakes it with FUTEX_WAKE, not with an
+# IPC_WAKE record (shim_wait_quick): nearly every answer must have come so.
+f0=$(ipc_ctr futex_wakes)
+w0=$(ipc_ctr wakes)
+out=$(shim timeout 20 "$PY" -c '
+import socket
+s = socket.create_connection(("'"$HOST_IP"'", 7100), timeout=10)
+s.settimeout(None)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+ok = 0
+for i in range(300):
+    m = b"%05d" % i
+    s.sendall(m)
+    got = b""
+    while len(got) < len(m):
+        b = s.recv(64)
+        if not b:
+            break
+        got += b
+    ok += got == m
+s.close()
+print("rr", ok)
+') || fail "python blocking request/response under the shim failed"
+[ "$out" = "rr 300" ] || fail "blocking request/response: $out (want rr 300)"
+fw=$(($(ipc_ctr futex_wakes) - f0))
+wk=$(($(ipc_ctr wakes) - w0))
+[ "$fw" -ge 250 ] || fail "only $fw of 300 blocking receives were woken through the futex word ($wk IPC_WAKE records)"
+[ "$wk" -le 30 ] || fail "$wk IPC_WAKE records were sent to a program that waits in blocking calls only"
+ok "300 blocking request/response exchanges byte-exact; $fw futex wake-ups, $wk IPC_WAKE records"
+
 # 2. python http.server on the stack, kernel-side curl
 (cd "$T_TMP/www" && shim_bg timeout 60 "$PY" -m http.server --bind "$STACK_IP" 8001) >"$T_TMP/py.log" 2>&1 &
 PIDS+=($!)
