@@ -251,6 +251,14 @@ int shim_wait(int fd, struct shim_sock *s, int timeout_ms);
  * ready: after taking a leftover wake-up it checks them itself. */
 int shim_wait_for(int fd, struct shim_sock *s, unsigned bits, int timeout_ms);
 int shim_wait_quick(struct shim_sock *s, unsigned bits, int timeout_ms);
+
+/* shim_sig.c: did the signals that interrupted a wait all ask for
+ * SA_RESTART?  Mark before the wait, ask after its EINTR. */
+struct shim_sig_mark {
+	unsigned ran, intr;
+};
+struct shim_sig_mark shim_sig_mark(void);
+bool shim_sig_restart(struct shim_sig_mark m);
 /* Discard one queued IPC_WAKE record (never a reply another process waits
  * for); true when one was taken. */
 bool shim_drain(int fd, struct shim_sock *s);

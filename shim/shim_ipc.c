@@ -868,6 +868,15 @@ int shim_wait(int fd, struct shim_sock *s, int timeout_ms)
 	return shim_wait_for(fd, s, 0, timeout_ms);
 }
 
+/* A wait interrupted by a signal handler: as the kernel would a blocking
+ * socket call (signal(7)), restarted (0: look again) when every handler
+ * that ran had SA_RESTART and the socket has no timeout for this call
+ * (timeout_ms < 0), else -EINTR. */
+static int shim_sig_eintr(struct shim_sig_mark m, int timeout_ms)
+{
+	return timeout_ms < 0 && shim_sig_restart(m) ? 0 : -EINTR;
+}
+
 int shim_wait_for(int fd, struct shim_sock *s, unsigned bits, int timeout_ms)
 {
 	struct pollfd p = { fd, POLLIN, 0 };
@@ -892,12 +901,13 @@ int shim_wait_for(int fd, struct shim_sock *s, unsigned bits, int timeout_ms)
 			   ? SHIM_WAIT_SHARED_MS
 			   : SHIM_WAIT_SLICE_MS;
 	int slice = timeout_ms < 0 || timeout_ms > most ? most : timeout_ms;
+	struct shim_sig_mark m = shim_sig_mark();
 	int r = shim_real.poll(&p, 1, slice);
 
 	__atomic_sub_fetch(&s->shm->waiters, 1, __ATOMIC_SEQ_CST);
 
 	if (r < 0)
-		return errno == EINTR ? -EINTR : -errno;
+		return errno != EINTR ? -errno : shim_sig_eintr(m, timeout_ms);
 	if (r == 0)
 		return timeout_ms >= 0 && slice == timeout_ms ? -ETIMEDOUT : 0;
 	if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) {
@@ -926,9 +936,10 @@ int shim_wait_quick(struct shim_sock *s, unsigned bits, int timeout_ms)
 		return 0;
 	int ms = timeout_ms < 0 || timeout_ms > SHIM_QUICK_MS ? SHIM_QUICK_MS : timeout_ms;
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	struct shim_sig_mark m = shim_sig_mark();
 	if (syscall(SYS_futex, &sh->fseq, FUTEX_WAIT, seq, &ts, NULL, 0) == 0 || errno == EAGAIN)
 		return 0;
-	return errno == EINTR ? -EINTR : errno == ETIMEDOUT ? -ETIMEDOUT : 0;
+	return errno == EINTR ? shim_sig_eintr(m, timeout_ms) : errno == ETIMEDOUT ? -ETIMEDOUT : 0;
 }
 
 void shim_doorbell(int fd, struct shim_sock *s, bool rx)

@@ -73,8 +73,10 @@ int shim_lock_take(uint32_t *w, bool nonblock, uint64_t deadline_ms)
 				ms = (int)(deadline_ms - now);
 		}
 		struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+		struct shim_sig_mark m = shim_sig_mark();
 		if (shim_futex(w, FUTEX_WAIT, c, &ts) < 0) {
-			if (errno == EINTR)
+			/* Restarted as the blocking call would be (shim_sig.c). */
+			if (errno == EINTR && (deadline_ms || !shim_sig_restart(m)))
 				return -EINTR;
 			if (errno == ETIMEDOUT && shim_pid_gone((pid_t)(c & ~IPC_LOCK_WAITERS))) {
 				/* The holder died inside its call: its half-copied
