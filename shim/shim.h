@@ -259,6 +259,7 @@ struct shim_sig_mark {
 };
 struct shim_sig_mark shim_sig_mark(void);
 bool shim_sig_restart(struct shim_sig_mark m);
+void shim_sig_after_fork(void);
 /* Discard one queued IPC_WAKE record (never a reply another process waits
  * for); true when one was taken. */
 bool shim_drain(int fd, struct shim_sock *s);

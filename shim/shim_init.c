@@ -197,6 +197,7 @@ static void shim_after_fork_child(void)
 	__atomic_store_n(&shim_pid, getpid(), __ATOMIC_RELEASE);
 	shim_map_after_fork();
 	shim_accq_after_fork();
+	shim_sig_after_fork();
 }
 
 pid_t shim_self_pid(void)

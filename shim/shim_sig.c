@@ -21,6 +21,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +38,11 @@ static _Thread_local volatile unsigned shim_sig_ran_intr SHIM_TLS;
 /* The program's handler and flags per signal, while ours is installed. */
 static void *shim_sig_fn[NSIG];
 static int shim_sig_flags[NSIG];
-static pthread_mutex_t shim_sig_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Held while the table and the kernel's action change together.  Not a
+ * mutex: sigaction is async-signal-safe, so a handler may call it; every
+ * signal is blocked while the lock is held, so it never interrupts its own
+ * thread's holder, and a child after fork starts with it free. */
+static int shim_sig_busy;
 
 static int (*shim_real_sigaction)(int, const struct sigaction *, struct sigaction *);
 
@@ -79,6 +84,27 @@ static void shim_sig_tramp(int sig, siginfo_t *si, void *uc)
 		((void (*)(int))fn)(sig);
 }
 
+static void shim_sig_enter(sigset_t *old)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, old);
+	while (__atomic_exchange_n(&shim_sig_busy, 1, __ATOMIC_ACQUIRE))
+		sched_yield();
+}
+
+static void shim_sig_leave(const sigset_t *old)
+{
+	__atomic_store_n(&shim_sig_busy, 0, __ATOMIC_RELEASE);
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+void shim_sig_after_fork(void)
+{
+	__atomic_store_n(&shim_sig_busy, 0, __ATOMIC_RELAXED);
+}
+
 struct shim_sig_mark shim_sig_mark(void)
 {
 	return (struct shim_sig_mark){ shim_sig_ran, shim_sig_ran_intr };
@@ -98,6 +124,7 @@ static bool shim_sig_ours(const struct sigaction *a)
 static int shim_sig_set(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	struct sigaction k, prev;
+	sigset_t mask;
 	void *pfn;
 	int pflags, r;
 
@@ -105,7 +132,7 @@ static int shim_sig_set(int sig, const struct sigaction *act, struct sigaction *
 		shim_sig_init();
 	if (sig <= 0 || sig >= NSIG)
 		return shim_real_sigaction(sig, act, old);
-	pthread_mutex_lock(&shim_sig_lock);
+	shim_sig_enter(&mask);
 	pfn = __atomic_load_n(&shim_sig_fn[sig], __ATOMIC_RELAXED);
 	pflags = __atomic_load_n(&shim_sig_flags[sig], __ATOMIC_RELAXED);
 	if (act && act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN && sig != SIGKILL &&
@@ -128,7 +155,7 @@ static int shim_sig_set(int sig, const struct sigaction *act, struct sigaction *
 	} else {
 		r = shim_real_sigaction(sig, act, &prev);
 	}
-	pthread_mutex_unlock(&shim_sig_lock);
+	shim_sig_leave(&mask);
 	if (r == 0 && old) {
 		*old = prev;
 		if (shim_sig_ours(&prev)) {

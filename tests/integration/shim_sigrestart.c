@@ -33,6 +33,16 @@ static void sr_handler(int sig)
 	sr_alarms++;
 }
 
+sighandler_t sysv_signal(int sig, sighandler_t h);
+
+/* System V style: the handler is reset on delivery and sets itself again
+ * (a sigaction from inside a handler: the shim's must not deadlock). */
+static void sr_sysv_handler(int sig)
+{
+	sr_alarms++;
+	sysv_signal(sig, sr_sysv_handler);
+}
+
 static void sr_addr(struct sockaddr_in *sa, const char *ip, const char *port)
 {
 	memset(sa, 0, sizeof *sa);
@@ -50,9 +60,19 @@ static void sr_alarm_in(int ms)
 
 /* How SIGALRM is handled: "restart" (sigaction, SA_RESTART), "intr"
  * (sigaction, no SA_RESTART), "signal" (signal(2): BSD semantics),
- * "siginterrupt" (signal(2), then siginterrupt(SIGALRM, 1)). */
+ * "siginterrupt" (signal(2), then siginterrupt(SIGALRM, 1)), "sysv"
+ * (sysv_signal(3), set again by the handler). */
 static void sr_install(const char *how)
 {
+	if (!strcmp(how, "sysv")) {
+		CHECK(sysv_signal(SIGALRM, sr_sysv_handler) != SIG_ERR, "sysv_signal");
+		struct sigaction old;
+		CHECK(sigaction(SIGALRM, NULL, &old) == 0, "sigaction(query)");
+		CHECK(old.sa_handler == sr_sysv_handler && !(old.sa_flags & SA_RESTART) &&
+			      (old.sa_flags & SA_RESETHAND),
+		      "sysv: sigaction returned another handler or flags");
+		return;
+	}
 	if (!strcmp(how, "signal") || !strcmp(how, "siginterrupt")) {
 		CHECK(signal(SIGALRM, sr_handler) != SIG_ERR, "signal");
 		/* Deprecated, still in programs: the shim handles it. */
@@ -161,6 +181,7 @@ int main(int argc, char **argv)
 	sr_recv_case("read-signal", "signal", 1, 0, 200);
 	sr_recv_case("read-siginterrupt", "siginterrupt", 1, 0, 200);
 	sr_recv_case("read-restart", "restart", 1, 0, 200);
+	sr_recv_case("read-sysv", "sysv", 1, 0, 200);
 	sr_accept_case("accept-restart", "restart", lfd);
 	sr_accept_case("accept-intr", "intr", lfd);
 	close(lfd);

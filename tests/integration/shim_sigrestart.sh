@@ -4,6 +4,7 @@
 # with SA_RESTART (sigaction, or signal(2)'s BSD semantics) recv, read and
 # accept go on waiting and return the byte or connection that comes later;
 # without it (sigaction without the flag, siginterrupt(SIGALRM, 1)), or
+# sysv_signal(3) whose handler sets itself again from inside, or
 # with SO_RCVTIMEO set on the socket, they fail with EINTR at the signal
 # and the byte or connection is still there for the next call.  Also:
 # sigaction returns the program's own handler and flags.  The program runs
@@ -50,6 +51,7 @@ recv-restart-rcvtimeo EINTR
 read-signal data
 read-siginterrupt EINTR
 read-restart data
+read-sysv EINTR
 accept-restart conn
 accept-intr EINTR"
 
