@@ -142,6 +142,20 @@ def main():
               f"{cell(m, 'builtin')} | {cell(m, 'ustack_bp')} | {ratio(bp, k)} |")
             if u and k:
                 ratios.append((f"latency {name} {pct} (kernel/ustack)", k / u))
+    h2, h3 = med("lat_1_p50", "hops2"), med("lat_1_p50", "hops3")
+    if h2 and h3:
+        w("")
+        w("No stack at all (`bench_hops`): one byte passed over pipes between two processes (the "
+          "kernel's shape: the client's stack runs in the client), and through a third in the "
+          "middle (the shim's shape: ustackd between the program and its peer).  The ratio is "
+          "what the extra hop alone costs on this machine: the floor for the shim's ratio above.")
+        w("")
+        w("| figure | 3 processes | 2 processes | ratio |")
+        w("| --- | --- | --- | --- |")
+        for pct in ("p50", "p99"):
+            m = f"lat_1_{pct}"
+            w(f"| 1 B {pct} | {cell(m, 'hops3')} | {cell(m, 'hops2')} | "
+              f"{ratio(med(m, 'hops3'), med(m, 'hops2'))} |")
     if any(med(f"lat_{z}_p50", "ustack_pin") for z in (64, 16384)):
         w("")
         w("Pinned (both stacks the same way): the client on CPU 0 with its stack (`ustackd --cpu 0`; "
@@ -155,8 +169,9 @@ def main():
                 u, k = med(m, "ustack_pin"), med(m, "kernel_pin")
                 w(f"| {name} {pct} | {cell(m, 'ustack_pin')} | {cell(m, 'kernel_pin')} | {ratio(u, k)} |")
     hung = {}
-    for z in (64, 16384):
-        for s in ("ustack", "builtin", "kernel", "ustack_bp", "ustack_pin", "kernel_pin"):
+    for z in (1, 64, 16384):
+        for s in ("ustack", "builtin", "kernel", "ustack_bp", "ustack_pin", "kernel_pin", "hops2",
+                  "hops3"):
             n = len(vals.get((f"lat_{z}_hung", s), []))
             if n:
                 hung[f"{s} {z} B"] = n

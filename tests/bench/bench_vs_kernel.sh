@@ -79,6 +79,7 @@ USTACKD=$BUILD/daemon/ustackd
 USTACKCTL=$BUILD/daemon/ustackctl
 SHIM=$BUILD/shim/libustack.so
 RR=$BUILD/tests/bench/bench_rr
+HOPS=$BUILD/tests/bench/bench_hops
 STREAM=$BUILD/tests/bench/bench_stream
 CONNS=$BUILD/tests/bench/bench_conns
 REPORT=$ROOT/tests/bench/bench_report.py
@@ -149,7 +150,7 @@ done
 if [ -z "${MESON_BUILD_ROOT:-}" ] && [ -f "$BUILD/build.ninja" ]; then
 	ninja -C "$BUILD" >/dev/null || die "ninja -C $BUILD failed"
 fi
-for f in "$USTACKD" "$USTACKCTL" "$RR" "$STREAM" "$CONNS"; do
+for f in "$USTACKD" "$USTACKCTL" "$RR" "$STREAM" "$CONNS" "$HOPS"; do
 	[ -x "$f" ] || die "missing $f (build first: meson setup $BUILD && ninja -C $BUILD)"
 done
 [ -f "$SHIM" ] || die "missing $SHIM"
@@ -415,6 +416,7 @@ rr_run() {
 	builtin) out=$(ip netns exec "$NSU" "${cmd[@]}" "$U_STACK" 7 "$size" "$LAT_DUR" 2>&1) ;;
 	kernel) out=$(ip netns exec "$NSA" "${cmd[@]}" "$K_SRV" 7777 "$size" "$LAT_DUR" 2>&1) ;;
 	kernel_pin) out=$(ip netns exec "$NSA" taskset -c 0 "${cmd[@]}" "$K_SRV" 7777 "$size" "$LAT_DUR" 2>&1) ;;
+	hops2 | hops3) out=$(timeout $((LAT_DUR + 20)) "$HOPS" "${stack#hops}" "$LAT_DUR" 2>&1) ;;
 	esac || {
 		local rc=$?
 		[ "$rc" -eq 124 ] && out="no answer: the client hung and was killed after $((LAT_DUR + 20)) s${out:+ ($out)}"
@@ -447,6 +449,10 @@ sec_latency() {
 			rr_run builtin "$r" "$size"
 			rr_run kernel "$r" "$size"
 		done
+		# No stack at all: a one-byte round trip over pipes between two
+		# processes, and through a third in the middle (bench_hops.c).
+		rr_run hops2 "$r" 1
+		rr_run hops3 "$r" 1
 	done
 	# The same with ustackd --busy-poll (off by default: it keeps a CPU
 	# polling for BUSY_POLL µs after each piece of work).
