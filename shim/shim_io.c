@@ -103,6 +103,28 @@ static int shim_iov_skip(const struct iovec *iov, int n, size_t skip, struct iov
 	return k;
 }
 
+/* One blocking wait of a stream call for `bits`: on the socket's futex word
+ * while its stretch lasts (shim_wait_quick), then on the fd.  0: look
+ * again; -EAGAIN: the call's timeout has passed; -EINTR, -ECONNRESET,
+ * -EBADF (shim_wait_for). */
+static int shim_stream_wait(int fd, struct shim_sock *s, unsigned bits, uint64_t deadline,
+			    bool *quick_over)
+{
+	int left = shim_left(deadline);
+
+	if (left == 0)
+		return -EAGAIN;
+	if (!*quick_over) {
+		int q = shim_wait_quick(s, bits, left);
+		*quick_over = q == -ETIMEDOUT;
+		return q == -EINTR ? q : 0;
+	}
+	shim_want(s, bits);
+	if (shim_ready(s) & bits)
+		return 0;
+	return shim_wait_for(fd, s, bits, left);
+}
+
 ssize_t shim_stream_recv(int fd, struct shim_sock *s, const struct iovec *iov, int n, int flags)
 {
 	size_t want = shim_iov_len(iov, n), got = 0;
@@ -190,25 +212,8 @@ ssize_t shim_stream_recv(int fd, struct shim_sock *s, const struct iovec *iov, i
 			ret = got ? (ssize_t)got : -EAGAIN;
 			goto out;
 		}
-		int left = shim_left(deadline);
-		if (left == 0) {
-			ret = got ? (ssize_t)got : -EAGAIN;
-			goto out;
-		}
-		if (!quick_over) {
-			int q = shim_wait_quick(s, POLLIN, left);
-			if (q == -EINTR) {
-				ret = got ? (ssize_t)got : q;
-				goto out;
-			}
-			quick_over = q == -ETIMEDOUT;
-			continue;
-		}
-		shim_want(s, POLLIN);
-		if (shim_ready(s) & POLLIN)
-			continue;
-		int r = shim_wait_for(fd, s, POLLIN, left);
-		if (r == -EINTR || r == -ECONNRESET || r == -EBADF) {
+		int r = shim_stream_wait(fd, s, POLLIN, deadline, &quick_over);
+		if (r == -EAGAIN || r == -EINTR || r == -ECONNRESET || r == -EBADF) {
 			ret = got ? (ssize_t)got : r;
 			goto out;
 		}
@@ -318,25 +323,9 @@ ssize_t shim_stream_send(int fd, struct shim_sock *s, const struct iovec *iov, i
 			goto out;
 		}
 wait:;
-		int left = shim_left(deadline);
-		if (left == 0) {
-			ret = sent ? (ssize_t)sent : -EAGAIN;
-			goto out;
-		}
-		if (!quick_over) {
-			int q = shim_wait_quick(s, POLLOUT, left);
-			if (q == -EINTR) {
-				ret = sent ? (ssize_t)sent : q;
-				goto out;
-			}
-			quick_over = q == -ETIMEDOUT;
-			continue;
-		}
-		shim_want(s, POLLOUT);
-		if (shim_ready(s) & POLLOUT)
-			continue;
-		int r = shim_wait_for(fd, s, POLLOUT, left);
-		if (r == -EINTR || r == -EBADF) {
+		/* A hang-up here shows as the state on the next round (EPIPE). */
+		int r = shim_stream_wait(fd, s, POLLOUT, deadline, &quick_over);
+		if (r == -EAGAIN || r == -EINTR || r == -EBADF) {
 			ret = sent ? (ssize_t)sent : r;
 			goto out;
 		}

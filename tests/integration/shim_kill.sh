@@ -99,6 +99,22 @@ el=$((($(now_ns) - t0) / 1000000))
 [ "$el" -lt 3000 ] || fail "nc under the shim took $el ms to notice ustackd's death"
 ok "nc under the shim exited (status $rc) ${el} ms after ustackd was killed"
 
+# kill_daemon_watch PID: SIGKILL ustackd, then watch PID (polled every
+# 10 ms, for up to 10 s); sets el to the ms from the kill to PID's end (or
+# to the end of the watch).
+kill_daemon_watch() {
+	local t0 i
+	t0=$(now_ns)
+	kill -KILL "$DPID"
+	for ((i = 0; i < 1000; i++)); do
+		alive "$1" || break
+		sleep 0.01
+	done
+	el=$((($(now_ns) - t0) / 1000000))
+	wait "$DPID" 2>/dev/null || true
+	forget_pid "$DPID"
+}
+
 # 3b. ustackd (restarted) killed during a curl download
 start_daemon
 mkdir -p "$T_TMP/www"
@@ -117,15 +133,7 @@ done
 sleep 1
 alive "$cpid" || fail "curl under the shim ended before ustackd was killed: $(cat "$T_TMP/curl3.err")"
 [ "$(ipc_ctr sockets)" -gt 0 ] || fail "curl under the shim has no ustack socket"
-t0=$(now_ns)
-kill -KILL "$DPID"
-for ((i = 0; i < 1000; i++)); do
-	alive "$cpid" || break
-	sleep 0.01
-done
-el=$((($(now_ns) - t0) / 1000000))
-wait "$DPID" 2>/dev/null || true
-forget_pid "$DPID"
+kill_daemon_watch "$cpid"
 alive "$cpid" && fail "curl under the shim still runs $el ms after ustackd was killed"
 rc=0
 wait "$cpid" || rc=$?
@@ -178,15 +186,7 @@ done
 grep -q connected "$T_TMP/rb.out" || fail "the blocking reader under the shim did not connect: $(cat "$T_TMP/rb.err")"
 sleep 0.5
 alive "$cpid" || fail "the blocking reader under the shim ended before ustackd was killed"
-t0=$(now_ns)
-kill -KILL "$DPID"
-for ((i = 0; i < 1000; i++)); do
-	alive "$cpid" || break
-	sleep 0.01
-done
-el=$((($(now_ns) - t0) / 1000000))
-wait "$DPID" 2>/dev/null || true
-forget_pid "$DPID"
+kill_daemon_watch "$cpid"
 alive "$cpid" && fail "the blocking reader still waits $el ms after ustackd was killed"
 rc=0
 wait "$cpid" || rc=$?

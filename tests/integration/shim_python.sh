@@ -42,14 +42,15 @@ print("echo", len(got), got == msg)
 [ "$out" = "echo 100000 True" ] || fail "python echo: $out"
 ok "python3 socket client under the shim: 100000 bytes echoed"
 
-# 1b. request/response: 300 small messages, each answered before the next.
-# ustackd takes what the program wrote from the ring as soon as the channel
-# stirs, before it reads the doorbell record (ipc_sock_on_chan): nearly
-# every request must have gone that way.
-a0=$(ipc_ctr doorbells_ahead)
-out=$(shim timeout 20 "$PY" -c '
-import socket
+# py_rr TIMEOUT: python3 under the shim sends 300 small messages to the
+# kernel-side echo, each answered before the next; the socket's timeout
+# (seconds, or None: blocking calls, no poll) is TIMEOUT.  Prints "rr N",
+# N the exchanges echoed byte-exact.
+py_rr() {
+	shim timeout 20 "$PY" -c '
+import socket, sys
 s = socket.create_connection(("'"$HOST_IP"'", 7100), timeout=10)
+s.settimeout(None if sys.argv[1] == "None" else float(sys.argv[1]))
 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 ok = 0
 for i in range(300):
@@ -64,7 +65,15 @@ for i in range(300):
     ok += got == m
 s.close()
 print("rr", ok)
-') || fail "python request/response under the shim failed"
+' "$1"
+}
+
+# 1b. request/response with a timeout (python3 polls before each call).
+# ustackd takes what the program wrote from the ring as soon as the channel
+# stirs, before it reads the doorbell record (ipc_sock_on_chan): nearly
+# every request must have gone that way.
+a0=$(ipc_ctr doorbells_ahead)
+out=$(py_rr 10) || fail "python request/response under the shim failed"
 [ "$out" = "rr 300" ] || fail "request/response: $out (want rr 300)"
 ahead=$(($(ipc_ctr doorbells_ahead) - a0))
 [ "$ahead" -ge 250 ] || fail "only $ahead of 300 requests were synced ahead of their doorbell"
@@ -76,25 +85,7 @@ ok "300 request/response exchanges byte-exact; $ahead requests left before their
 # IPC_WAKE record (shim_wait_quick): nearly every answer must have come so.
 f0=$(ipc_ctr futex_wakes)
 w0=$(ipc_ctr wakes)
-out=$(shim timeout 20 "$PY" -c '
-import socket
-s = socket.create_connection(("'"$HOST_IP"'", 7100), timeout=10)
-s.settimeout(None)
-s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-ok = 0
-for i in range(300):
-    m = b"%05d" % i
-    s.sendall(m)
-    got = b""
-    while len(got) < len(m):
-        b = s.recv(64)
-        if not b:
-            break
-        got += b
-    ok += got == m
-s.close()
-print("rr", ok)
-') || fail "python blocking request/response under the shim failed"
+out=$(py_rr None) || fail "python blocking request/response under the shim failed"
 [ "$out" = "rr 300" ] || fail "blocking request/response: $out (want rr 300)"
 fw=$(($(ipc_ctr futex_wakes) - f0))
 wk=$(($(ipc_ctr wakes) - w0))
